@@ -1,0 +1,44 @@
+"""dropcore: exact, fast structured-dropout regularizers for PyTorch.
+
+Every regularizer is a pure function plus a thin ``nn.Module`` that stores hyperparameters:
+
+==================  ==========================  =========================================
+function            module                      drops
+==================  ==========================  =========================================
+``dropout``         ``Dropout``                 single activations (inverted or vanilla)
+``spatial_dropout`` ``SpatialDropout``          whole channels
+``drop_block``      ``DropBlock2d``             block_size x block_size squares
+``drop_path``       ``DropPath``                a whole residual branch per sample
+``drop_connect``    ``DropConnectConv2d/Linear`` individual weights
+==================  ==========================  =========================================
+"""
+
+from .dropblock import DropBlock2d, drop_block, drop_block_mask
+from .dropconnect import DropConnectConv2d, DropConnectLinear, drop_connect
+from .dropout import Dropout, dropout
+from .droppath import DropPath, drop_path
+from .gamma import block_gamma, drop_probability_map, expected_drop_fraction
+from .schedule import LinearSchedule, depth_rates
+from .spatial import SpatialDropout, spatial_dropout
+
+__all__ = [
+    "DropBlock2d",
+    "DropConnectConv2d",
+    "DropConnectLinear",
+    "DropPath",
+    "Dropout",
+    "LinearSchedule",
+    "SpatialDropout",
+    "block_gamma",
+    "depth_rates",
+    "drop_block",
+    "drop_block_mask",
+    "drop_connect",
+    "drop_path",
+    "drop_probability_map",
+    "dropout",
+    "expected_drop_fraction",
+    "spatial_dropout",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,75 @@
+"""Element-wise Dropout (Hinton et al. 2012; Srivastava et al. 2014), inverted and vanilla."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._masking import identity_result, zeros_like_graph
+from ._validate import check_floating, check_generator, check_probability
+
+__all__ = ["Dropout", "dropout"]
+
+
+def dropout(
+    x: torch.Tensor,
+    p: float,
+    *,
+    inverted: bool = True,
+    training: bool = True,
+    generator: torch.Generator | None = None,
+    return_mask: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Zero each element independently with probability ``p``.
+
+    ``inverted=True`` (what every framework does) divides kept values by ``keep_prob`` at
+    train time and is the identity at eval. ``inverted=False`` is the original form: no
+    rescaling at train time, and at eval the output is ``x * keep_prob`` so that expected
+    activations match between the two modes.
+
+    Args:
+        x (Tensor[...]): any floating tensor.
+        p: drop probability.
+        inverted: inverted (train-time) or vanilla (test-time) scaling.
+        training: train-time masking when True.
+        generator: optional ``torch.Generator`` on ``x``'s device.
+        return_mask: also return the 0/1 keep mask (same shape as x, before rescaling).
+
+    Returns:
+        Tensor like ``x``, or ``(y, keep_mask)``.
+    """
+    p = check_probability(p)
+    check_floating(x, "dropout")
+    check_generator(generator, x.device, "dropout")
+    keep_prob = 1.0 - p
+    if not training:
+        y = x if inverted or p == 0.0 else x * keep_prob
+        return identity_result(y, tuple(x.shape), return_mask)
+    if p == 0.0:
+        return identity_result(x, tuple(x.shape), return_mask)
+    if p == 1.0:
+        y = zeros_like_graph(x)
+        return (y, torch.zeros_like(x)) if return_mask else y
+    keep = torch.empty_like(x).bernoulli_(keep_prob, generator=generator)
+    y = x * keep
+    if inverted:
+        y.div_(keep_prob)
+    return (y, keep) if return_mask else y
+
+
+class Dropout(nn.Module):
+    """Module form of :func:`dropout`; stores hyperparameters only."""
+
+    def __init__(self, p: float = 0.5, *, inverted: bool = True) -> None:
+        super().__init__()
+        self.p = check_probability(p)
+        self.inverted = bool(inverted)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """x (Tensor[...]) -> Tensor[...]."""
+        return dropout(
+            x, self.p, inverted=self.inverted, training=self.training, generator=generator
+        )
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inverted={self.inverted}"

@@ -1,0 +1,81 @@
+"""DropPath / stochastic depth: drop a whole residual branch per sample."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ._masking import identity_result, zeros_like_graph
+from ._validate import check_choice, check_floating, check_generator, check_ndim, check_probability
+
+__all__ = ["DROP_PATH_MODES", "DropPath", "drop_path"]
+
+DropPathMode = Literal["row", "batch"]
+DROP_PATH_MODES: tuple[str, ...] = ("row", "batch")
+
+
+def drop_path(
+    x: torch.Tensor,
+    p: float,
+    *,
+    mode: DropPathMode = "row",
+    scale: bool = True,
+    training: bool = True,
+    generator: torch.Generator | None = None,
+    return_mask: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Drop the whole input per sample (``mode="row"``) or for the whole batch (``"batch"``).
+
+    Use on a residual branch: ``out = skip + drop_path(branch(x), p)``.
+
+    Args:
+        x (Tensor[N, ...]): branch output, at least 1-d.
+        p: drop probability.
+        mode: ``"row"`` (one draw per sample) or ``"batch"`` (one draw for the batch).
+        scale: divide kept samples by keep_prob (torchvision's and timm's default).
+        training: identity when False.
+        generator: optional ``torch.Generator`` on ``x``'s device.
+        return_mask: also return the keep mask of shape ``[N or 1, 1, ...]``.
+
+    Returns:
+        Tensor like ``x``, or ``(y, keep_mask)``.
+    """
+    check_ndim(x, range(1, 9), "drop_path", "(N, ...)")
+    check_floating(x, "drop_path")
+    p = check_probability(p)
+    check_choice(mode, "mode", DROP_PATH_MODES)
+    check_generator(generator, x.device, "drop_path")
+    mask_shape = ((x.shape[0] if mode == "row" else 1), *([1] * (x.ndim - 1)))
+    if not training or p == 0.0:
+        return identity_result(x, mask_shape, return_mask)
+    if p == 1.0:
+        y = zeros_like_graph(x)
+        return (y, torch.zeros(mask_shape, dtype=x.dtype, device=x.device)) if return_mask else y
+    keep_prob = 1.0 - p
+    keep = torch.empty(mask_shape, dtype=x.dtype, device=x.device).bernoulli_(
+        keep_prob, generator=generator
+    )
+    y = x * (keep / keep_prob if scale else keep)
+    return (y, keep) if return_mask else y
+
+
+class DropPath(nn.Module):
+    """Module form of :func:`drop_path`; stores hyperparameters only."""
+
+    def __init__(self, p: float = 0.0, *, mode: DropPathMode = "row", scale: bool = True) -> None:
+        super().__init__()
+        self.p = check_probability(p)
+        self.mode = check_choice(mode, "mode", DROP_PATH_MODES)
+        self.scale = bool(scale)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """x (Tensor[N, ...]) -> Tensor[N, ...]."""
+        return drop_path(
+            x, self.p, mode=self.mode, scale=self.scale, training=self.training,
+            generator=generator,
+        )
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode!r}, scale={self.scale}"

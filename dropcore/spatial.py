@@ -1,0 +1,64 @@
+"""SpatialDropout (Tompson et al. 2015): drop whole channels."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._masking import identity_result, zeros_like_graph
+from ._validate import check_floating, check_generator, check_ndim, check_probability
+
+__all__ = ["SpatialDropout", "spatial_dropout"]
+
+
+def spatial_dropout(
+    x: torch.Tensor,
+    p: float,
+    *,
+    training: bool = True,
+    generator: torch.Generator | None = None,
+    return_mask: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Zero whole channels with probability ``p``; kept channels are scaled by 1/keep_prob.
+
+    Args:
+        x (Tensor[N, C, *spatial]): at least 3-d; dim 1 is the channel axis.
+        p: drop probability per (sample, channel).
+        training: identity when False.
+        generator: optional ``torch.Generator`` on ``x``'s device.
+        return_mask: also return the keep mask of shape ``[N, C, 1, ...]``.
+
+    Returns:
+        Tensor like ``x``, or ``(y, keep_mask)``.
+    """
+    check_ndim(x, range(3, 9), "spatial_dropout", "(N, C, *spatial)")
+    check_floating(x, "spatial_dropout")
+    p = check_probability(p)
+    check_generator(generator, x.device, "spatial_dropout")
+    mask_shape = (*x.shape[:2], *([1] * (x.ndim - 2)))
+    if not training or p == 0.0:
+        return identity_result(x, mask_shape, return_mask)
+    if p == 1.0:
+        y = zeros_like_graph(x)
+        return (y, torch.zeros(mask_shape, dtype=x.dtype, device=x.device)) if return_mask else y
+    keep_prob = 1.0 - p
+    keep = torch.empty(mask_shape, dtype=x.dtype, device=x.device).bernoulli_(
+        keep_prob, generator=generator
+    )
+    y = x * (keep / keep_prob)
+    return (y, keep) if return_mask else y
+
+
+class SpatialDropout(nn.Module):
+    """Module form of :func:`spatial_dropout`; stores hyperparameters only."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        self.p = check_probability(p)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """x (Tensor[N, C, *spatial]) -> Tensor[N, C, *spatial]."""
+        return spatial_dropout(x, self.p, training=self.training, generator=generator)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
