@@ -7,5 +7,4 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 python3 -m pip install -q -r requirements-dev.txt
-python3 -m pip install -q --no-deps -e .
 exec python3 -m pytest "$@"
