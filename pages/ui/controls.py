@@ -1,0 +1,282 @@
+"""URL-bound controls: one declarative spec per control, its widget, and its link check.
+
+Every control is a Streamlit widget with ``bind="query-params"``, keyed by a short URL
+parameter name, so a copied link reproduces exactly what the sender saw. Streamlit silently
+replaces an invalid link value by the default; :class:`Panel` checks the raw value first
+and collects a message saying what was wrong and what is used instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+__all__ = ["Choice", "Control", "Flag", "Multi", "Number", "Panel", "Slider"]
+
+
+def _fmt(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Control:
+    """What every control has: URL key (also the session-state key), label, help, group.
+
+    ``group`` names the set of controls a teacher can hide together (see :class:`Panel`).
+    """
+
+    key: str
+    label: str
+    help: str
+    group: str
+
+    def url_problem(self, raw: list[str], **dynamic: Any) -> str | None:
+        """Why the link's value(s) for this control are unusable, or None if they are fine."""
+        raise NotImplementedError
+
+    def widget(self, *, disabled: bool, **dynamic: Any) -> Any:
+        """Draw the widget in the current container and return its value."""
+        raise NotImplementedError
+
+    def fallback(self, **dynamic: Any) -> str:
+        """The value used instead of a bad link value, as text."""
+        return _fmt(self.default_value(**dynamic))
+
+    def default_value(self, **dynamic: Any) -> Any:
+        """The default, after any bounds given at draw time."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slider(Control):
+    """A number slider; ``hi`` may be overridden at draw time (e.g. step <= total steps)."""
+
+    lo: float
+    hi: float
+    default: float
+    step: float
+    fmt: str | None = None
+
+    @property
+    def integral(self) -> bool:
+        return all(isinstance(v, int) for v in (self.lo, self.hi, self.default, self.step))
+
+    def bounds(self, hi: float | None = None) -> tuple[float, float]:
+        return self.lo, self.hi if hi is None else hi
+
+    def default_value(self, hi: float | None = None, **_: Any) -> float:
+        lo, top = self.bounds(hi)
+        return min(max(self.default, lo), top)
+
+    def url_problem(self, raw: list[str], hi: float | None = None, **_: Any) -> str | None:
+        lo, top = self.bounds(hi)
+        text = raw[-1]
+        try:
+            value = float(text)
+        except ValueError:
+            return f"`{self.key}={text}` is not a number"
+        if not math.isfinite(value) or not lo <= value <= top:
+            return f"`{self.key}={text}` is outside {_fmt(lo)}..{_fmt(top)}"
+        if self.integral and not value.is_integer():
+            # Streamlit truncates a fractional value for an integer slider; say so.
+            return f"`{self.key}={text}` is not a whole number; using {int(value)}"
+        return None
+
+    def widget(self, *, disabled: bool, hi: float | None = None, **_: Any) -> float:
+        lo, top = self.bounds(hi)
+        return st.slider(
+            self.label, min_value=lo, max_value=top, value=self.default_value(hi),
+            step=self.step, format=self.fmt, key=self.key, help=self.help,
+            disabled=disabled, bind="query-params",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Number(Control):
+    """An integer entry box, for wide ranges where a slider is useless (seed, steps)."""
+
+    lo: int
+    hi: int
+    default: int
+    step: int = 1
+
+    def default_value(self, **_: Any) -> int:
+        return self.default
+
+    def url_problem(self, raw: list[str], **_: Any) -> str | None:
+        text = raw[-1]
+        try:
+            value = int(text)
+        except ValueError:
+            return f"`{self.key}={text}` is not a whole number"
+        if not self.lo <= value <= self.hi:
+            return f"`{self.key}={text}` is outside {self.lo}..{self.hi}"
+        return None
+
+    def widget(self, *, disabled: bool, **_: Any) -> int:
+        return int(
+            st.number_input(
+                self.label, min_value=self.lo, max_value=self.hi, value=self.default,
+                step=self.step, key=self.key, help=self.help, disabled=disabled,
+                bind="query-params",
+            )
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Flag(Control):
+    """An on/off toggle."""
+
+    default: bool
+
+    def default_value(self, **_: Any) -> bool:
+        return self.default
+
+    def fallback(self, **_: Any) -> str:
+        return "on" if self.default else "off"
+
+    def url_problem(self, raw: list[str], **_: Any) -> str | None:
+        if raw[-1].lower() not in ("true", "false"):
+            return f"`{self.key}={raw[-1]}` is not true or false"
+        return None
+
+    def widget(self, *, disabled: bool, **_: Any) -> bool:
+        return st.toggle(
+            self.label, value=self.default, key=self.key, help=self.help,
+            disabled=disabled, bind="query-params",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Choice(Control):
+    """One of ``options``; links carry the option's label (``labels`` maps value -> label).
+
+    ``style`` picks the widget: ``"select"`` (drop-down) or ``"segmented"`` (buttons).
+    ``options`` may be replaced at draw time (e.g. the sites of the current result).
+    """
+
+    options: tuple[str, ...]
+    default: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    style: str = "select"
+
+    def label_of(self, value: str) -> str:
+        return self.labels.get(value, value)
+
+    def default_value(self, options: Sequence[str] | None = None, **_: Any) -> str:
+        opts = tuple(options) if options is not None else self.options
+        return self.default if self.default in opts else opts[0]
+
+    def fallback(self, options: Sequence[str] | None = None, **_: Any) -> str:
+        return self.label_of(self.default_value(options))
+
+    def url_problem(
+        self, raw: list[str], options: Sequence[str] | None = None, **_: Any
+    ) -> str | None:
+        opts = tuple(options) if options is not None else self.options
+        labels = [self.label_of(o) for o in opts]
+        if raw[-1] not in labels:
+            return f"`{self.key}={raw[-1]}` is not one of {', '.join(labels)}"
+        return None
+
+    def widget(
+        self, *, disabled: bool, options: Sequence[str] | None = None, **_: Any
+    ) -> str:
+        opts = tuple(options) if options is not None else self.options
+        default = self.default_value(opts)
+        common: dict[str, Any] = dict(
+            format_func=self.label_of, key=self.key, help=self.help, disabled=disabled,
+            bind="query-params",
+        )
+        if self.style == "segmented":
+            chosen = st.segmented_control(
+                self.label, opts, default=default, required=True, **common
+            )
+        else:
+            chosen = st.selectbox(self.label, opts, index=opts.index(default), **common)
+        return default if chosen is None else chosen
+
+
+@dataclass(frozen=True, kw_only=True)
+class Multi(Control):
+    """Any subset of ``options``; a link repeats the key once per chosen option."""
+
+    options: tuple[str, ...]
+    default: tuple[str, ...]
+
+    def default_value(self, **_: Any) -> tuple[str, ...]:
+        return self.default
+
+    def fallback(self, **_: Any) -> str:
+        return ", ".join(self.default) or "none"
+
+    def url_problem(self, raw: list[str], **_: Any) -> str | None:
+        unknown = [v for v in raw if v not in self.options]
+        if not unknown:
+            return None
+        names = ", ".join(f"`{v}`" for v in unknown)
+        if len(unknown) < len(raw):
+            return f"`{self.key}`: ignored {names} (not one of {', '.join(self.options)})"
+        return f"`{self.key}`: {names} is not one of {', '.join(self.options)}"
+
+    def widget(self, *, disabled: bool, **_: Any) -> tuple[str, ...]:
+        chosen = st.multiselect(
+            self.label, self.options, default=list(self.default), key=self.key,
+            help=self.help, disabled=disabled, bind="query-params",
+        )
+        return tuple(chosen)
+
+
+class Panel:
+    """Draws controls, checking each one's link value before Streamlit consumes it.
+
+    Controls whose ``group`` is in ``locked`` are drawn disabled inside ``locked_area``
+    (a collapsed expander): a teacher can fix them for a class while the values stay bound
+    to the URL (a control that is not drawn at all would drop its URL parameter).
+    """
+
+    def __init__(
+        self,
+        locked: frozenset[str] = frozenset(),
+        locked_area: Callable[[], DeltaGenerator] | None = None,
+    ) -> None:
+        self.problems: list[str] = []
+        self.locked = locked
+        self._locked_area = locked_area
+        self._area: DeltaGenerator | None = None
+
+    def __call__(self, control: Control, **dynamic: Any) -> Any:
+        """Draw ``control`` (``dynamic`` overrides bounds/options) and return its value."""
+        raw = st.query_params.get_all(control.key)
+        if raw:
+            problem = control.url_problem(raw, **dynamic)
+            if problem:
+                if "; using" not in problem:
+                    problem += f"; using {control.fallback(**dynamic)}"
+                self.problems.append(f"{control.label}: {problem}.")
+        locked = control.group in self.locked
+        place = self._locked_container() if locked else nullcontext()
+        with place:
+            return control.widget(disabled=locked, **dynamic)
+
+    def _locked_container(self) -> DeltaGenerator:
+        if self._area is None:
+            if self._locked_area is None:
+                raise RuntimeError("Panel has locked groups but no locked_area")
+            self._area = self._locked_area()
+        return self._area
+
+    def show_problems(self, where: DeltaGenerator) -> None:
+        """One warning listing every unusable link value seen so far (if any)."""
+        if self.problems:
+            where.warning(
+                "Some values in this link could not be used:\n\n"
+                + "\n".join(f"- {p}" for p in self.problems),
+                icon=":material/link_off:",
+            )
