@@ -9,6 +9,7 @@ and collects a message saying what was wrong and what is used instead.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ def _fmt(value: object) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Control:
+class Control(ABC):
     """What every control has: URL key (also the session-state key), label, help, group.
 
     ``group`` names the set of controls a teacher can hide together (see :class:`Panel`).
@@ -36,21 +37,21 @@ class Control:
     help: str
     group: str
 
+    @abstractmethod
     def url_problem(self, raw: list[str], **dynamic: Any) -> str | None:
         """Why the link's value(s) for this control are unusable, or None if they are fine."""
-        raise NotImplementedError
 
+    @abstractmethod
     def widget(self, *, disabled: bool, **dynamic: Any) -> Any:
         """Draw the widget in the current container and return its value."""
-        raise NotImplementedError
+
+    @abstractmethod
+    def default_value(self, **dynamic: Any) -> Any:
+        """The default, after any bounds given at draw time."""
 
     def fallback(self, **dynamic: Any) -> str:
         """The value used instead of a bad link value, as text."""
         return _fmt(self.default_value(**dynamic))
-
-    def default_value(self, **dynamic: Any) -> Any:
-        """The default, after any bounds given at draw time."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,6 +237,11 @@ class Multi(Control):
 class Panel:
     """Draws controls, checking each one's link value before Streamlit consumes it.
 
+    Link values are checked only when ``check_link`` is true, which pages set on the first
+    run of a page visit: later in the visit the URL can hold a value that a change of
+    another control made stale (a site of a stage no longer chosen), and the person who
+    made that change needs no warning about it.
+
     Controls whose ``group`` is in ``locked`` are drawn disabled inside ``locked_area``
     (a collapsed expander): a teacher can fix them for a class while the values stay bound
     to the URL (a control that is not drawn at all would drop its URL parameter).
@@ -243,17 +249,20 @@ class Panel:
 
     def __init__(
         self,
+        *,
+        check_link: bool,
         locked: frozenset[str] = frozenset(),
         locked_area: Callable[[], DeltaGenerator] | None = None,
     ) -> None:
         self.problems: list[str] = []
+        self.check_link = check_link
         self.locked = locked
         self._locked_area = locked_area
         self._area: DeltaGenerator | None = None
 
     def __call__(self, control: Control, **dynamic: Any) -> Any:
         """Draw ``control`` (``dynamic`` overrides bounds/options) and return its value."""
-        raw = st.query_params.get_all(control.key)
+        raw = st.query_params.get_all(control.key) if self.check_link else []
         if raw:
             problem = control.url_problem(raw, **dynamic)
             if problem:

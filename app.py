@@ -1,0 +1,53 @@
+"""DropLab: the frame around the pages (``streamlit run app.py``).
+
+Page config, navigation, the shared model, and the status line every page shows: where
+the passes run (CPU/GPU) and, prominently, whether the weights are random.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages.ui.model import device_label, model_label, shared_model
+from models import WeightsError
+
+st.set_page_config(
+    page_title="DropLab: structured dropout, live",
+    page_icon=":material/grid_on:",
+    layout="wide",
+)
+
+PAGES = [
+    st.Page("pages/playground.py", title="Playground", icon=":material/tune:",
+            url_path="playground", default=True),
+    st.Page("pages/compare.py", title="Compare", icon=":material/grid_view:",
+            url_path="compare"),
+    st.Page("pages/uncertainty.py", title="Uncertainty", icon=":material/casino:",
+            url_path="uncertainty"),
+    st.Page("pages/theory.py", title="The math", icon=":material/functions:",
+            url_path="math"),
+]
+page = st.navigation(PAGES, position="top")
+
+try:
+    loaded = shared_model()
+except (WeightsError, ValueError) as err:
+    # The math page needs no network; the others say so themselves.
+    st.error(f"The network could not be loaded: {err}", icon=":material/error:")
+else:
+    status = st.container(horizontal=True, vertical_alignment="center", gap="small")
+    status.badge(device_label(loaded), icon=":material/memory:", color="gray",
+                 help="Where the forward and Grad-CAM passes run.")
+    status.badge(model_label(loaded), icon=":material/hub:", color="gray",
+                 help=f"Weights: {loaded.weights_source}")
+    if loaded.is_random:
+        st.warning(
+            f"**Random weights: predictions are meaningless.** No pretrained weights are "
+            f"available here, so {model_label(loaded)} runs with a random initialisation. "
+            "Masks, drop fractions and the maths are exact; class names, probabilities "
+            "and heatmaps show the mechanics only. "
+            f"(Weights: {loaded.weights_source})",
+            icon=":material/warning:",
+        )
+
+page.run()

@@ -1,0 +1,141 @@
+"""DropBlock against its public peers: dropped fraction (correctness) and speed.
+
+Run: ``python -m bench.bench_dropblock [--device cuda] [--quick]``. Prints tables and writes
+bench/results/dropblock.json. Every peer runs in the same process on the same inputs;
+ratios are what to read (absolute times drift on a shared machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+import dropcore
+from bench.common import environment, median_seconds, write_json
+
+Peer = Callable[[torch.Tensor, float, int], torch.Tensor]
+
+
+def _peers() -> dict[str, Peer]:
+    import dropblock as miguelvr
+    import timm.layers
+    import torchvision.ops
+
+    def miguel(x: torch.Tensor, p: float, bs: int) -> torch.Tensor:
+        return miguelvr.DropBlock2D(p, bs).train()(x)
+
+    return {
+        "dropcore exact/uniform": lambda x, p, bs: dropcore.drop_block(x, p, bs),
+        "dropcore paper/valid": lambda x, p, bs: dropcore.drop_block(
+            x, p, bs, gamma="paper", seeding="valid"),
+        "torchvision.ops.drop_block2d": lambda x, p, bs: torchvision.ops.drop_block2d(x, p, bs),
+        "timm per-channel": lambda x, p, bs: timm.layers.drop_block_2d(
+            x, p, bs, couple_channels=False),
+        "timm coupled": lambda x, p, bs: timm.layers.drop_block_2d(x, p, bs),
+        "miguelvr/dropblock": miguel,
+    }
+
+
+ACCURACY_CASES = [  # (H, W, block_size, p): the cases BACKGROUND.md measured, plus edge cases
+    (14, 14, 7, 0.25),
+    (7, 7, 7, 0.10),
+    (56, 56, 7, 0.10),
+    (14, 14, 4, 0.10),
+    (14, 9, 5, 0.10),
+    (5, 5, 7, 0.10),
+]
+
+
+def accuracy(device: torch.device, maps: int) -> list[dict[str, object]]:
+    """Measured dropped fraction of every peer versus the target ``p``."""
+    rows = []
+    torch.manual_seed(0)
+    for height, width, bs, p in ACCURACY_CASES:
+        x = torch.ones(maps, 1, height, width, device=device)
+        row: dict[str, object] = {"case": f"{height}x{width} block {bs} p {p}", "target": p}
+        for name, fn in _peers().items():
+            try:
+                row[name] = round((fn(x, p, bs) == 0).float().mean().item(), 4)
+            except Exception as err:  # a peer that crashes is a finding, not a bench failure
+                row[name] = f"error: {type(err).__name__}"
+        rows.append(row)
+    return rows
+
+
+SPEED_SHAPES = [(32, 256, 56, 56), (32, 1024, 14, 14), (32, 2048, 7, 7)]
+
+
+def speed(device: torch.device, min_run_time: float) -> list[dict[str, object]]:
+    """Steady-state median time per call, block 7, p 0.1, float32."""
+    import timm.layers
+    import torchvision.ops
+
+    p, bs = 0.1, 7
+    rows = []
+    for shape in SPEED_SHAPES:
+        x = torch.randn(shape, device=device)
+        mask = (torch.rand(shape, device=device) > p).float()
+        candidates: dict[str, Callable[[], torch.Tensor]] = {
+            "x * mask (lower bound)": lambda: x * mask,
+            "F.dropout": lambda: F.dropout(x, p, training=True),
+            "F.dropout2d": lambda: F.dropout2d(x, p, training=True),
+            "dropcore per-channel": lambda: dropcore.drop_block(x, p, bs),
+            "dropcore shared": lambda: dropcore.drop_block(x, p, bs, per_channel=False),
+            "torchvision per-channel": lambda: torchvision.ops.drop_block2d(x, p, bs),
+            "timm per-channel": lambda: timm.layers.drop_block_2d(x, p, bs, couple_channels=False),
+            "timm coupled": lambda: timm.layers.drop_block_2d(x, p, bs),
+        }
+        times = {name: median_seconds(fn, min_run_time) for name, fn in candidates.items()}
+        bound = times["x * mask (lower bound)"]
+        ours = times["dropcore per-channel"]
+        rows.append({
+            "shape": list(shape),
+            "median_ms": {k: round(v * 1e3, 3) for k, v in times.items()},
+            "x_bound": {k: round(v / bound, 2) for k, v in times.items()},
+            "torchvision_over_dropcore": round(times["torchvision per-channel"] / ours, 1),
+            "timm_per_channel_over_dropcore": round(times["timm per-channel"] / ours, 1),
+            "timm_coupled_over_dropcore_shared": round(
+                times["timm coupled"] / times["dropcore shared"], 2),
+        })
+    return rows
+
+
+def _print_accuracy(rows: list[dict[str, object]]) -> None:
+    names = list(_peers())
+    print("\nDropped fraction (target in 'target'):")
+    print(f"{'case':28s} {'target':>6s} " + " ".join(f"{n[:22]:>22s}" for n in names))
+    for r in rows:
+        cells = " ".join(f"{str(r[n]):>22s}" for n in names)
+        print(f"{r['case']:28s} {r['target']:>6} {cells}")
+
+
+def _print_speed(rows: list[dict[str, object]]) -> None:
+    for r in rows:
+        print(f"\nshape {tuple(r['shape'])}, block 7, p 0.1: median ms (x lower bound)")
+        for name, ms in r["median_ms"].items():
+            print(f"  {name:28s} {ms:9.3f}  ({r['x_bound'][name]:.2f}x)")
+        print(f"  torchvision / dropcore per-channel: {r['torchvision_over_dropcore']}x; "
+              f"timm per-channel / dropcore: {r['timm_per_channel_over_dropcore']}x; "
+              f"timm coupled / dropcore shared: {r['timm_coupled_over_dropcore_shared']}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--quick", action="store_true", help="shorter runs (noisier)")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    acc = accuracy(device, maps=2000 if args.quick else 20000)
+    _print_accuracy(acc)
+    spd = speed(device, min_run_time=0.3 if args.quick else 1.0)
+    _print_speed(spd)
+    path = write_json(f"dropblock_{device.type}", {
+        "environment": environment(device), "accuracy": acc, "speed": spd})
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""The one model every session shares, and what the frame says about it."""
+
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+import models
+from models import LoadedModel
+
+__all__ = ["device_label", "model_label", "require_model", "shared_model"]
+
+_ARCH_LABELS = {"resnet50": "ResNet-50", "resnet18": "ResNet-18"}
+
+
+@st.cache_resource(show_spinner="Loading the network (only the first visitor waits)...")
+def shared_model() -> LoadedModel:
+    """The process-wide model (env DROPLAB_MODEL / DROPLAB_WEIGHTS decide which).
+
+    Cached as a resource: one instance for every session, never copied or mutated.
+
+    Raises:
+        models.WeightsError: the operator asked for weights that cannot be used.
+    """
+    return models.load(None, "auto")
+
+
+def require_model() -> LoadedModel:
+    """The shared model, or an error message and the end of this page's run."""
+    try:
+        return shared_model()
+    except (models.WeightsError, ValueError) as err:
+        st.error(f"The network could not be loaded, so this page cannot run: {err}")
+        st.stop()
+
+
+def device_label(loaded: LoadedModel) -> str:
+    """``"GPU · NVIDIA H100"`` or ``"CPU · 2 threads"``: where the passes run."""
+    if loaded.device.type == "cuda":
+        return f"GPU · {torch.cuda.get_device_name(loaded.device)}"
+    return f"CPU · {torch.get_num_threads()} threads"
+
+
+def model_label(loaded: LoadedModel) -> str:
+    """Architecture name as people write it, e.g. ``"ResNet-50"``."""
+    return _ARCH_LABELS.get(loaded.name, loaded.name)
