@@ -55,6 +55,7 @@ class _Geometry:
         self, shape: tuple[int, int, int, int], p: float, block_size: int, gamma: str,
         seeding: str, per_channel: bool, batchwise: bool,
     ) -> None:
+        self.p = p
         n, c, self.height, self.width = shape
         self.mask_shape = (1 if batchwise else n, c if per_channel else 1, self.height, self.width)
         self.bh, self.bw = effective_block(block_size, self.height, self.width)
@@ -64,6 +65,21 @@ class _Geometry:
         self.grid_h, self.grid_w, self.off_h, self.off_w = seed_grid(
             self.height, self.width, self.bh, self.bw, seeding
         )
+
+    @classmethod
+    def checked(
+        cls, shape: tuple[int, int, int, int], p: object, block_size: object, gamma: object,
+        seeding: object, per_channel: bool, batchwise: bool, algorithm: object,
+        device: torch.device, generator: torch.Generator | None, fn: str,
+    ) -> _Geometry:
+        """Validate every argument (ValueErrors name the bad one), then build."""
+        p = check_probability(p)
+        bs = check_block_size(block_size)
+        check_choice(gamma, "gamma", GAMMA_MODES)
+        check_choice(seeding, "seeding", SEEDINGS)
+        check_choice(algorithm, "algorithm", ALGORITHMS)
+        check_generator(generator, device, fn)
+        return cls(shape, p, bs, gamma, seeding, per_channel, batchwise)  # type: ignore[arg-type]
 
     def pick(self, algorithm: str, device: torch.device) -> str:
         if algorithm != "auto":
@@ -208,14 +224,9 @@ def drop_block_mask(
     Returns:
         Tensor[N or 1, C or 1, H, W] of bool.
     """
-    p = check_probability(p)
-    bs = check_block_size(block_size)
-    check_choice(gamma, "gamma", GAMMA_MODES)
-    check_choice(seeding, "seeding", SEEDINGS)
-    check_choice(algorithm, "algorithm", ALGORITHMS)
     device = torch.device(device)
-    check_generator(generator, device, "drop_block_mask")
-    geo = _Geometry(tuple(shape), p, bs, gamma, seeding, per_channel, batchwise)
+    geo = _Geometry.checked(tuple(shape), p, block_size, gamma, seeding, per_channel,
+                            batchwise, algorithm, device, generator, "drop_block_mask")
     if geo.pick(algorithm, device) == "dense":
         return _dense_keep(geo, device, generator)
     keep = torch.ones(geo.mask_shape, dtype=torch.bool, device=device)
@@ -265,14 +276,9 @@ def drop_block(
     """
     check_ndim(x, 4, "drop_block", "(N, C, H, W)")
     check_floating(x, "drop_block")
-    p = check_probability(p)
-    bs = check_block_size(block_size)
-    check_choice(gamma, "gamma", GAMMA_MODES)
-    check_choice(seeding, "seeding", SEEDINGS)
-    check_choice(algorithm, "algorithm", ALGORITHMS)
-    check_generator(generator, x.device, "drop_block")
-    geo = _Geometry(tuple(x.shape), p, bs, gamma, seeding, per_channel, batchwise)
-    if not training or p == 0.0:
+    geo = _Geometry.checked(tuple(x.shape), p, block_size, gamma, seeding, per_channel,
+                            batchwise, algorithm, x.device, generator, "drop_block")
+    if not training or geo.p == 0.0:
         return identity_result(x, geo.mask_shape, return_mask)
     full_size = geo.mask_shape == tuple(x.shape)
     if geo.pick(algorithm, x.device) == "sparse":

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._masking import identity_result, zeros_like_graph
+from ._masking import bernoulli_masked, identity_result
 from ._validate import check_floating, check_generator, check_probability
 
 __all__ = ["DropConnectConv2d", "DropConnectLinear", "drop_connect"]
@@ -40,13 +40,8 @@ def drop_connect(
     check_generator(generator, weight.device, "drop_connect")
     if not training or p == 0.0:
         return identity_result(weight, tuple(weight.shape), return_mask)
-    if p == 1.0:
-        w = zeros_like_graph(weight)
-        return (w, torch.zeros_like(weight)) if return_mask else w
-    keep_prob = 1.0 - p
-    keep = torch.empty_like(weight).bernoulli_(keep_prob, generator=generator)
-    w = weight * keep / keep_prob
-    return (w, keep) if return_mask else w
+    return bernoulli_masked(weight, tuple(weight.shape), p, rescale=True, generator=generator,
+                            return_mask=return_mask)
 
 
 class DropConnectConv2d(nn.Conv2d):

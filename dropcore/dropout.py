@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._masking import identity_result, zeros_like_graph
+from ._masking import bernoulli_masked, identity_result
 from ._validate import check_floating, check_generator, check_probability
 
 __all__ = ["Dropout", "dropout"]
@@ -41,20 +41,13 @@ def dropout(
     p = check_probability(p)
     check_floating(x, "dropout")
     check_generator(generator, x.device, "dropout")
-    keep_prob = 1.0 - p
     if not training:
-        y = x if inverted or p == 0.0 else x * keep_prob
+        y = x if inverted or p == 0.0 else x * (1.0 - p)
         return identity_result(y, tuple(x.shape), return_mask)
     if p == 0.0:
         return identity_result(x, tuple(x.shape), return_mask)
-    if p == 1.0:
-        y = zeros_like_graph(x)
-        return (y, torch.zeros_like(x)) if return_mask else y
-    keep = torch.empty_like(x).bernoulli_(keep_prob, generator=generator)
-    y = x * keep
-    if inverted:
-        y.div_(keep_prob)
-    return (y, keep) if return_mask else y
+    return bernoulli_masked(x, tuple(x.shape), p, rescale=inverted, generator=generator,
+                            return_mask=return_mask)
 
 
 class Dropout(nn.Module):

@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ._masking import identity_result, zeros_like_graph
+from ._masking import bernoulli_masked, identity_result
 from ._validate import check_choice, check_floating, check_generator, check_ndim, check_probability
 
 __all__ = ["DROP_PATH_MODES", "DropPath", "drop_path"]
@@ -50,15 +50,8 @@ def drop_path(
     mask_shape = ((x.shape[0] if mode == "row" else 1), *([1] * (x.ndim - 1)))
     if not training or p == 0.0:
         return identity_result(x, mask_shape, return_mask)
-    if p == 1.0:
-        y = zeros_like_graph(x)
-        return (y, torch.zeros(mask_shape, dtype=x.dtype, device=x.device)) if return_mask else y
-    keep_prob = 1.0 - p
-    keep = torch.empty(mask_shape, dtype=x.dtype, device=x.device).bernoulli_(
-        keep_prob, generator=generator
-    )
-    y = x * (keep / keep_prob if scale else keep)
-    return (y, keep) if return_mask else y
+    return bernoulli_masked(x, mask_shape, p, rescale=scale, generator=generator,
+                            return_mask=return_mask)
 
 
 class DropPath(nn.Module):
