@@ -18,16 +18,22 @@ from .dropconnect import DropConnectConv2d, DropConnectLinear, drop_connect
 from .dropout import Dropout, dropout
 from .droppath import DropPath, drop_path
 from .gamma import block_gamma, drop_probability_map, expected_drop_fraction
+from .probe import METHODS, STAGES, ProbeResult, ProbeSettings, SiteRecord
 from .schedule import LinearSchedule, depth_rates
 from .spatial import SpatialDropout, spatial_dropout
 
 __all__ = [
+    "METHODS",
+    "STAGES",
     "DropBlock2d",
     "DropConnectConv2d",
     "DropConnectLinear",
     "DropPath",
     "Dropout",
     "LinearSchedule",
+    "ProbeResult",
+    "ProbeSettings",
+    "SiteRecord",
     "SpatialDropout",
     "block_gamma",
     "depth_rates",
@@ -38,6 +44,9 @@ __all__ = [
     "drop_probability_map",
     "dropout",
     "expected_drop_fraction",
+    # The subpackage: re-exporting the probe *function* as ``dropcore.probe`` would shadow it
+    # and break ``import dropcore.probe.engine``. Use ``from dropcore.probe import probe``.
+    "probe",
     "spatial_dropout",
 ]
 

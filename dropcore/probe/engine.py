@@ -1,0 +1,270 @@
+"""``probe``: one stochastic pass of a shared ResNet with a regularizer injected.
+
+How it works (and why it is safe to call from many threads on one model):
+
+* The forward is functional (:mod:`.resnet`): modules are read, never called or changed,
+  so no hook, ``train()``, module swap or BatchNorm update can happen.
+* Everything before the first injection site (and before the Grad-CAM layer) is computed
+  once at batch 1; the rest runs on a batch ``[baseline, draw_1 .. draw_k]`` per chunk
+  (expanded from one row where the first regularizer acts, see :mod:`.inject`).
+* Grad-CAM comes from the same pass: the CAM layer's output is detached, marked
+  ``requires_grad`` and the forward continues from it; ``torch.autograd.grad`` then
+  differentiates the target score with respect to it only (no parameter ``.grad`` is
+  touched; the backward covers only the layers after the CAM layer).
+* Draw ``i`` uses its own ``torch.Generator`` seeded from ``(seed, i)``, so the same seed
+  and settings give bit-identical masks and logits, alone or concurrently, and draw ``i``'s
+  masks do not depend on ``samples``.
+* Draws run in chunks (8 on CPU, 32 on GPU); each chunk holds one process-wide compute
+  slot (:mod:`.limiter`) and ``progress(done, total)`` is called after it. An exception
+  raised by ``progress`` stops the probe and propagates (nothing is left behind): that is
+  how a newer interaction supersedes an old Monte-Carlo run.
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+from collections.abc import Callable, Collection
+
+import torch
+from torch import nn
+
+from .gradcam import grad_cam
+from .inject import Injector, SiteTally, run_block
+from .limiter import compute_slots
+from .plan import Site, plan_sites
+from .resnet import Block, head, resnet_blocks, stem
+from .result import ProbeResult, SiteRecord
+from .settings import ProbeSettings
+
+__all__ = ["CHUNK_SIZES", "draw_seed", "probe"]
+
+Progress = Callable[[int, int], None]
+
+# CPU: per-image cost stops falling beyond ~8 rows, and small chunks keep progress lively
+# and let other sessions' chunks interleave. GPU: one chunk covers a typical MC run.
+CHUNK_SIZES: dict[str, int] = {"cpu": 8, "cuda": 32}
+_MASK64 = (1 << 64) - 1
+
+
+def draw_seed(seed: int, draw: int) -> int:
+    """Seed of draw ``draw`` of a probe seeded with ``seed`` (SplitMix64 of both).
+
+    Mixing keeps the draws of nearby seeds unrelated (seed 1's draws are not seed 0's
+    draws shifted by one).
+    """
+    z = (seed * 0x9E3779B97F4A7C15 + (draw + 1) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def _check_int(value: object, name: str, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value >= high):
+        bound = f"in [{low}, {high})" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return int(value)
+
+
+def _check_image(x: object, model: nn.Module) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise ValueError(f"x must be a floating-point torch.Tensor, got {x!r:.80}")
+    if x.ndim == 3:
+        x = x.unsqueeze(0)
+    channels = model.conv1.in_channels
+    if x.ndim != 4 or x.shape[0] != 1 or x.shape[1] != channels:
+        raise ValueError(
+            f"x must have shape (1, {channels}, H, W) or ({channels}, H, W): probe explains "
+            f"one image; got {tuple(x.shape)}"
+        )
+    weight = model.conv1.weight
+    # Activations follow the weights' layout (a channels-last model gets channels-last x).
+    x = x.detach().to(weight.device, weight.dtype)
+    return x.contiguous(memory_format=_format_of(weight))
+
+
+def _record_set(record: bool | Collection[str], sites: tuple[Site, ...]) -> frozenset[str]:
+    names = [s.name for s in sites]
+    if record is True:
+        return frozenset(names)
+    if record is False:
+        return frozenset()
+    if isinstance(record, str) or not isinstance(record, Collection):
+        raise ValueError(
+            f"record must be True, False or a collection of site names, got {record!r}"
+        )
+    unknown = sorted(set(record) - set(names))
+    if unknown:
+        raise ValueError(f"record: unknown sites {unknown}; these settings have sites {names}")
+    return frozenset(record)
+
+
+def _run_units(
+    model: nn.Module, blocks: tuple[Block, ...], h: torch.Tensor, start: int, stop: int,
+    injector: Injector | None,
+) -> torch.Tensor:
+    """Units ``start..stop-1`` of the network: 0 = stem, 1..L = blocks (by depth)."""
+    for unit in range(start, stop):
+        h = stem(model, h) if unit == 0 else run_block(blocks[unit - 1], h, injector)
+    return h
+
+
+def _run_chunk(
+    model: nn.Module,
+    blocks: tuple[Block, ...],
+    shared: torch.Tensor,
+    split: int,
+    cam_unit: int,
+    rows: int,
+    injector: Injector | None,
+    target: int | None,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Forward ``shared`` (Tensor[1, ...]) from unit ``split`` as ``rows`` rows and Grad-CAM
+    them.
+
+    Returns:
+        ``(logits Tensor[rows, K], cams Tensor[rows, h, w], target)``; the target is the
+        top-1 class of row 0 when ``target`` is None.
+    """
+    with torch.no_grad():
+        h = _run_units(model, blocks, shared, split, cam_unit, injector)
+    # Rows are still equal (one row) if no site acted before the CAM layer.
+    act = h.detach().expand(rows, *h.shape[1:])
+    act = act.contiguous(memory_format=_format_of(h)).requires_grad_()
+    with torch.enable_grad():
+        h = _run_units(model, blocks, act, cam_unit, len(blocks) + 1, injector)
+        logits = head(model, h)
+        if target is None:
+            target = int(logits[0].argmax())
+        (grad,) = torch.autograd.grad(logits[:, target].sum(), act)
+    return logits.detach(), grad_cam(act.detach(), grad), target
+
+
+def _format_of(t: torch.Tensor) -> torch.memory_format:
+    channels_last = t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def probe(
+    model: nn.Module,
+    x: torch.Tensor,
+    settings: ProbeSettings,
+    *,
+    seed: int = 0,
+    samples: int = 1,
+    target: int | None = None,
+    progress: Progress | None = None,
+    record: bool | Collection[str] = True,
+) -> ProbeResult:
+    """Run ``model`` on ``x`` with the regularizer of ``settings`` injected.
+
+    Args:
+        model: a torchvision-style ResNet; read only (its mode, hooks and buffers are
+            ignored and untouched).
+        x (Tensor[1, 3, H, W] or Tensor[3, H, W]): one preprocessed image, any device.
+        settings: what to inject where.
+        seed: seed of the draws (integer in [0, 2**64)).
+        samples: number of independent draws ``S`` (batched, in chunks).
+        target: class every CAM explains; None = the baseline's top-1.
+        progress: ``progress(done, total)`` after each chunk of draws; raise in it to stop.
+        record: site names whose first-draw mask and activations are kept (True: all,
+            False: none; measured drop fractions are always computed). At ResNet-50's
+            ``layer3`` one site holds ~1.8 MB, so a server may want only the shown site.
+
+    Returns:
+        A :class:`ProbeResult` of CPU tensors.
+
+    Raises:
+        ValueError: bad arguments, or a model not shaped like a torchvision ResNet.
+    """
+    start_time = time.perf_counter()
+    if not isinstance(settings, ProbeSettings):
+        raise ValueError(f"settings must be a ProbeSettings, got {settings!r}")
+    seed = _check_int(seed, "seed", 0, 1 << 64)
+    samples = _check_int(samples, "samples", 1)
+    blocks = resnet_blocks(model)
+    classes = model.fc.out_features
+    if target is not None:
+        target = _check_int(target, "target", 0, classes)
+    sites = plan_sites(blocks, settings)
+    recorded = _record_set(record, sites)
+    x = _check_image(x, model)
+    device = x.device
+
+    by_block: dict[str, dict[str, Site]] = {}
+    for site in sites:
+        by_block.setdefault(site.block, {})[site.path] = site
+    tallies = {site.name: SiteTally(site) for site in sites}
+    depth = {b.name: b.depth for b in blocks}
+    cam_unit = max(b.depth for b in blocks if b.stage == settings.cam_layer) + 1
+    first_site = min((depth[s.block] for s in sites), default=len(blocks) + 1)
+    split = min(first_site, cam_unit)
+    slots = compute_slots(device)
+
+    with torch.inference_mode(False):
+        with slots.hold(), torch.no_grad():
+            shared = _run_units(model, blocks, x, 0, split, None)
+        chunk = CHUNK_SIZES.get(device.type, CHUNK_SIZES["cpu"])
+        logits_parts: list[torch.Tensor] = []
+        cam_parts: list[torch.Tensor] = []
+        # Without sites every draw equals the baseline: compute it once.
+        spans = [(0, samples)] if not sites else [
+            (k, min(k + chunk, samples)) for k in range(0, samples, chunk)
+        ]
+        for first, last in spans:
+            with_baseline = first == 0
+            injector = None
+            if sites:
+                injector = Injector(
+                    settings, by_block, tallies,
+                    [_generator(device, draw_seed(seed, i)) for i in range(first, last)],
+                    offset=int(with_baseline),
+                    record=recorded if with_baseline else frozenset(),
+                )
+            rows = (last - first if sites else 0) + int(with_baseline)
+            with slots.hold():
+                logits, cams, target = _run_chunk(
+                    model, blocks, shared, split, cam_unit, rows, injector, target
+                )
+            logits_parts.append(logits.cpu())
+            cam_parts.append(cams.cpu())
+            if progress is not None:
+                progress(last, samples)
+
+    all_logits, all_cams = torch.cat(logits_parts), torch.cat(cam_parts)
+    if not sites:
+        all_logits = all_logits.expand(samples + 1, -1)
+        all_cams = all_cams.expand(samples + 1, -1, -1)
+    return ProbeResult(
+        settings=settings,
+        seed=seed,
+        samples=samples,
+        target=target,
+        baseline_logits=all_logits[0].clone(),
+        logits=all_logits[1:].clone(),
+        sites=tuple(_site_record(tallies[s.name]) for s in sites),
+        cam_baseline=all_cams[0].clone(),
+        cams=all_cams[1:].clone(),
+        elapsed_s=time.perf_counter() - start_time,
+    )
+
+
+def _generator(device: torch.device, seed: int) -> torch.Generator:
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    return gen
+
+
+def _site_record(tally: SiteTally) -> SiteRecord:
+    dropped = tally.total - int(tally.kept)
+    return SiteRecord(
+        name=tally.site.name,
+        target_p=tally.site.p,
+        expected_drop=float(tally.expected),
+        measured_drop=dropped / tally.total,
+        keep_mask=tally.keep_mask,
+        before=tally.before,
+        after=tally.after,
+    )

@@ -1,0 +1,87 @@
+"""Process-wide compute slots, so concurrent probes do not oversubscribe the cores.
+
+Each device type has a number of slots (env ``DROPLAB_PROBE_CONCURRENCY``, else 1 on the
+CPU, where one probe already uses every intra-op thread, and 2 on CUDA). A probe holds a
+slot per chunk of draws, not for its whole run, so a long Monte-Carlo run from one session
+interleaves with the quick single-draw interactions of others.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+__all__ = ["ComputeSlots", "compute_slots", "set_concurrency"]
+
+_DEFAULTS = {"cpu": 1, "cuda": 2}
+
+
+class ComputeSlots:
+    """A counting limiter whose capacity can be changed while it is in use."""
+
+    def __init__(self, slots: int) -> None:
+        self._cond = threading.Condition()
+        self._slots = _check_slots(slots)
+        self._busy = 0
+
+    @property
+    def slots(self) -> int:
+        """Number of holders allowed at once."""
+        return self._slots
+
+    def set_slots(self, slots: int) -> None:
+        """Change the capacity; current holders keep their slot."""
+        with self._cond:
+            self._slots = _check_slots(slots)
+            self._cond.notify_all()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Block until a slot is free, hold it for the ``with`` body."""
+        with self._cond:
+            while self._busy >= self._slots:
+                self._cond.wait()
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy -= 1
+                self._cond.notify()
+
+
+def _check_slots(slots: object) -> int:
+    if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+        raise ValueError(f"slots must be an integer >= 1, got {slots!r}")
+    return slots
+
+
+def _default_slots(device_type: str) -> int:
+    env = os.environ.get("DROPLAB_PROBE_CONCURRENCY", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"env DROPLAB_PROBE_CONCURRENCY must be an integer >= 1, got {env!r}")
+        return int(env)
+    return _DEFAULTS.get(device_type, 1)
+
+
+_registry: dict[str, ComputeSlots] = {}
+_registry_lock = threading.Lock()
+
+
+def compute_slots(device: torch.device | str) -> ComputeSlots:
+    """The shared limiter of ``device``'s type (created on first use)."""
+    device_type = torch.device(device).type
+    with _registry_lock:
+        if device_type not in _registry:
+            _registry[device_type] = ComputeSlots(_default_slots(device_type))
+        return _registry[device_type]
+
+
+def set_concurrency(slots: int, device: torch.device | str = "cpu") -> None:
+    """Allow ``slots`` probe chunks at once on ``device``'s type."""
+    compute_slots(device).set_slots(slots)
