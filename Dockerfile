@@ -37,8 +37,8 @@ RUN case "${TORCH_VARIANT}" in \
  && pip install -r requirements.txt -c deploy/constraints.txt
 
 # Weights into the torchvision cache under TORCH_HOME, verified through the app's own
-# loader, so that weights="auto" resolves them with no network at run time.
-COPY dropcore/ dropcore/
+# loader (models/ alone: this layer is rebuilt only when the loader changes), so that
+# weights="auto" resolves them with no network at run time.
 COPY models/ models/
 COPY scripts/fetch_weights.py scripts/
 RUN python scripts/fetch_weights.py --model "${DROPLAB_MODEL}"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import models  # noqa: E402  (needs the repo root on sys.path first)
+import models  # needs the repo root on sys.path first
 
 
 def make_world_readable(root: Path) -> int:
