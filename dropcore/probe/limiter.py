@@ -27,6 +27,10 @@ class ComputeSlots:
         self._cond = threading.Condition()
         self._slots = _check_slots(slots)
         self._busy = 0
+        # Tickets make the wait first-come, first-served: without them a thread woken for a
+        # freed slot can lose it to a newcomer again and again (120 s tails at 32 sessions).
+        self._issued = 0
+        self._serving = 0
 
     @property
     def slots(self) -> int:
@@ -41,17 +45,21 @@ class ComputeSlots:
 
     @contextmanager
     def hold(self) -> Iterator[None]:
-        """Block until a slot is free, hold it for the ``with`` body."""
+        """Wait (first come, first served) for a slot and hold it for the ``with`` body."""
         with self._cond:
-            while self._busy >= self._slots:
+            ticket = self._issued
+            self._issued += 1
+            while ticket != self._serving or self._busy >= self._slots:
                 self._cond.wait()
+            self._serving += 1
             self._busy += 1
+            self._cond.notify_all()  # the next ticket may fit too when slots > 1
         try:
             yield
         finally:
             with self._cond:
                 self._busy -= 1
-                self._cond.notify()
+                self._cond.notify_all()
 
 
 def _check_slots(slots: object) -> int:

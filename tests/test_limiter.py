@@ -1,0 +1,68 @@
+"""The probe's compute limiter: capacity and first-come, first-served order."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from dropcore.probe.limiter import ComputeSlots
+
+
+def _wait_until(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.005)
+
+
+def test_waiters_are_served_in_arrival_order() -> None:
+    slots = ComputeSlots(1)
+    order: list[int] = []
+
+    def worker(i: int) -> None:
+        with slots.hold():
+            order.append(i)
+
+    with slots.hold():
+        threads = []
+        for i in range(6):
+            t = threading.Thread(target=worker, args=(i,))
+            t.start()
+            threads.append(t)
+            # Each thread must be queued before the next one arrives.
+            _wait_until(lambda n=i + 1: slots._issued == n + 1)
+    for t in threads:
+        t.join(timeout=10)
+    assert order == list(range(6))
+
+
+@pytest.mark.parametrize("capacity", [1, 3])
+def test_never_more_holders_than_slots(capacity: int) -> None:
+    slots = ComputeSlots(capacity)
+    active, peak = 0, 0
+    lock = threading.Lock()
+
+    def worker() -> None:
+        nonlocal active, peak
+        with slots.hold():
+            with lock:
+                active += 1
+                peak = max(peak, active)
+            time.sleep(0.01)
+            with lock:
+                active -= 1
+
+    threads = [threading.Thread(target=worker) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert peak == capacity
+
+
+def test_bad_capacity() -> None:
+    with pytest.raises(ValueError, match="slots"):
+        ComputeSlots(0)
