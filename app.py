@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.ui.model import device_label, model_label, shared_model
 from models import WeightsError
+from pages.ui.model import device_label, model_label, shared_model
 
 st.set_page_config(
     page_title="DropLab: structured dropout, live",
@@ -17,6 +17,7 @@ st.set_page_config(
     layout="wide",
 )
 
+# URL paths equal the file names: see pages.ui.layout._leave_legacy_page_mode.
 PAGES = [
     st.Page("pages/playground.py", title="Playground", icon=":material/tune:",
             url_path="playground", default=True),
@@ -25,7 +26,7 @@ PAGES = [
     st.Page("pages/uncertainty.py", title="Uncertainty", icon=":material/casino:",
             url_path="uncertainty"),
     st.Page("pages/theory.py", title="The math", icon=":material/functions:",
-            url_path="math"),
+            url_path="theory"),
 ]
 page = st.navigation(PAGES, position="top")
 

@@ -16,19 +16,29 @@ __all__ = [
     "BLOCK",
     "BLOCK_MAX",
     "CAM_LAYER",
+    "COMPARISON",
     "DEPTH",
+    "DRAWS",
     "END_KEEP",
+    "FIX",
     "GAMMA",
+    "GAMMA_SEEDING",
     "GROUPS",
     "IMAGE",
     "INVERTED",
     "KEEP",
+    "L2_DECAY",
+    "MAP_H",
+    "MAP_W",
+    "MASK_STAGE",
     "METHOD",
     "METHOD_LABELS",
     "PER_CHANNEL",
+    "PRUNE",
     "SCHEDULE",
     "SEED",
     "SEEDING",
+    "SITE",
     "STAGES_CONTROL",
     "START_KEEP",
     "STEP",
@@ -44,6 +54,11 @@ METHOD_LABELS: dict[str, str] = {
     "drop_path": "DropPath",
     "drop_connect": "DropConnect",
 }
+
+# The four DropBlock variants the pages compare: (gamma, seeding).
+GAMMA_SEEDING: tuple[tuple[str, str], ...] = (
+    ("exact", "uniform"), ("exact", "valid"), ("paper", "valid"), ("paper", "uniform"),
+)
 
 # Groups a teacher can fix for a class ("hide" control); label shown in that control.
 GROUPS: dict[str, str] = {
@@ -155,4 +170,59 @@ SEED = Number(
     key="seed", label="Seed", group="seed", lo=0, hi=2**31 - 1, default=0,
     help="Same seed, same settings, same image: the same masks, on any machine. Change it "
     "to see another random draw.",
+)
+MAP_H = Slider(
+    key="h", label="Feature-map height H", group="dropblock", lo=1, hi=64, default=14,
+    step=1, help="ResNet-50 at 224 x 224 input: layer3 maps are 14 x 14, layer4 maps 7 x 7.",
+)
+MAP_W = Slider(
+    key="w", label="Feature-map width W", group="dropblock", lo=1, hi=64, default=14,
+    step=1, help="Non-square maps are fine; blocks wider than the map are clipped.",
+)
+PRUNE = Slider(
+    key="prune", label="Pruned fraction", group="strength", lo=0.0, hi=0.95, default=0.6,
+    step=0.05, fmt="%.2f",
+    help="Magnitude pruning removes the smallest weights for good (60% channel pruning "
+    "has been recovered by fine-tuning).",
+)
+L2_DECAY = Slider(
+    key="l2", label="L2 weight decay (lambda)", group="strength", lo=0.0, hi=0.05,
+    default=0.01, step=0.001, fmt="%.3f",
+    help="Each SGD step (lr 0.1) shrinks every weight by lr * lambda of itself; shown "
+    "after 100 steps without any data gradient.",
+)
+FIX = Multi(
+    key="fix", label="Fix these controls for the class", group="teacher",
+    options=tuple(GROUPS), default=(),
+    help="The chosen groups are shown read-only under 'Fixed for this lesson' and the "
+    "presets are hidden. The link keeps every value, so share it after choosing.",
+)
+SITE = Choice(
+    key="site", label="Site", group="sites", options=(), default="layer3.0.branch",
+    help="Where to look: stage.block.path, e.g. layer3.0.branch is the residual branch of "
+    "the first block of layer3 (14 x 14 maps at 224 x 224 input). DropConnect sites are "
+    "convolutions.",
+)
+COMPARISON = Choice(
+    key="grid", label="Compare", group="method",
+    options=("block_size", "methods", "keep_prob", "seeding"),
+    labels={"block_size": "block sizes", "methods": "all methods",
+            "keep_prob": "keep_prob", "seeding": "gamma and seeding"},
+    default="block_size",
+    help="'block sizes' is the paper's figure (none, block 1, 3, 7): block_size 1 is "
+    "dropout, larger blocks remove whole parts of the object. 'all methods' uses one "
+    "keep_prob for every regularizer; 'keep_prob' steps DropBlock from 1.0 to 0.5; "
+    "'gamma and seeding' shows the four DropBlock variants.",
+)
+MASK_STAGE = Choice(
+    key="mask_stage", label="Show masks of", group="sites", options=STAGES,
+    default="layer3", style="segmented",
+    help="Each cell shows the mask of the first injection site in this stage (if the "
+    "setting injects there).",
+)
+DRAWS = Slider(
+    key="draws", label="Monte Carlo draws N", group="strength", lo=2, hi=64, default=16,
+    step=1,
+    help="Independent random masks, each a full pass (batched). More draws: smoother "
+    "estimates, longer wait (a progress bar shows it; any change stops the run).",
 )

@@ -11,14 +11,15 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-__all__ = ["Choice", "Control", "Flag", "Multi", "Number", "Panel", "Slider"]
+__all__ = [
+    "Choice", "Control", "Flag", "Multi", "Number", "Panel", "Slider", "first_run_of_visit",
+]
 
 
 def _fmt(value: object) -> str:
@@ -49,9 +50,9 @@ class Control(ABC):
     def default_value(self, **dynamic: Any) -> Any:
         """The default, after any bounds given at draw time."""
 
-    def fallback(self, **dynamic: Any) -> str:
-        """The value used instead of a bad link value, as text."""
-        return _fmt(self.default_value(**dynamic))
+    def describe(self, value: Any) -> str:
+        """A widget value as a person reads it (used in link-problem messages)."""
+        return _fmt(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,8 +86,7 @@ class Slider(Control):
         if not math.isfinite(value) or not lo <= value <= top:
             return f"`{self.key}={text}` is outside {_fmt(lo)}..{_fmt(top)}"
         if self.integral and not value.is_integer():
-            # Streamlit truncates a fractional value for an integer slider; say so.
-            return f"`{self.key}={text}` is not a whole number; using {int(value)}"
+            return f"`{self.key}={text}` is not a whole number"
         return None
 
     def widget(self, *, disabled: bool, hi: float | None = None, **_: Any) -> float:
@@ -139,8 +139,8 @@ class Flag(Control):
     def default_value(self, **_: Any) -> bool:
         return self.default
 
-    def fallback(self, **_: Any) -> str:
-        return "on" if self.default else "off"
+    def describe(self, value: Any) -> str:
+        return "on" if value else "off"
 
     def url_problem(self, raw: list[str], **_: Any) -> str | None:
         if raw[-1].lower() not in ("true", "false"):
@@ -174,8 +174,8 @@ class Choice(Control):
         opts = tuple(options) if options is not None else self.options
         return self.default if self.default in opts else opts[0]
 
-    def fallback(self, options: Sequence[str] | None = None, **_: Any) -> str:
-        return self.label_of(self.default_value(options))
+    def describe(self, value: Any) -> str:
+        return self.label_of(value)
 
     def url_problem(
         self, raw: list[str], options: Sequence[str] | None = None, **_: Any
@@ -191,10 +191,10 @@ class Choice(Control):
     ) -> str:
         opts = tuple(options) if options is not None else self.options
         default = self.default_value(opts)
-        common: dict[str, Any] = dict(
-            format_func=self.label_of, key=self.key, help=self.help, disabled=disabled,
-            bind="query-params",
-        )
+        common: dict[str, Any] = {
+            "format_func": self.label_of, "key": self.key, "help": self.help, "disabled": disabled,
+            "bind": "query-params",
+        }
         if self.style == "segmented":
             chosen = st.segmented_control(
                 self.label, opts, default=default, required=True, **common
@@ -214,8 +214,8 @@ class Multi(Control):
     def default_value(self, **_: Any) -> tuple[str, ...]:
         return self.default
 
-    def fallback(self, **_: Any) -> str:
-        return ", ".join(self.default) or "none"
+    def describe(self, value: Any) -> str:
+        return ", ".join(value) or "none"
 
     def url_problem(self, raw: list[str], **_: Any) -> str | None:
         unknown = [v for v in raw if v not in self.options]
@@ -234,6 +234,13 @@ class Multi(Control):
         return tuple(chosen)
 
 
+def first_run_of_visit(page: str) -> bool:
+    """True on the first run after arriving at ``page`` (load, reload or navigation)."""
+    arrived = st.session_state.get("_droplab_page") != page
+    st.session_state["_droplab_page"] = page
+    return arrived
+
+
 class Panel:
     """Draws controls, checking each one's link value before Streamlit consumes it.
 
@@ -242,49 +249,64 @@ class Panel:
     another control made stale (a site of a stage no longer chosen), and the person who
     made that change needs no warning about it.
 
-    Controls whose ``group`` is in ``locked`` are drawn disabled inside ``locked_area``
-    (a collapsed expander): a teacher can fix them for a class while the values stay bound
-    to the URL (a control that is not drawn at all would drop its URL parameter).
+    Controls go into ``area`` unless the call names another. Controls whose ``group`` is
+    in ``locked`` are drawn disabled inside the container ``locked_area()`` returns (made
+    on first use): a teacher can fix them for a class while their values stay bound to the
+    URL (a control that is not drawn at all would drop its URL parameter).
     """
 
     def __init__(
         self,
         *,
         check_link: bool,
+        area: DeltaGenerator,
+        notices: DeltaGenerator,
         locked: frozenset[str] = frozenset(),
         locked_area: Callable[[], DeltaGenerator] | None = None,
     ) -> None:
         self.problems: list[str] = []
         self.check_link = check_link
+        self.area = area
+        self.notices = notices
         self.locked = locked
         self._locked_area = locked_area
-        self._area: DeltaGenerator | None = None
+        self._locked_box: DeltaGenerator | None = None
 
-    def __call__(self, control: Control, **dynamic: Any) -> Any:
+    def __call__(
+        self,
+        control: Control,
+        *,
+        area: DeltaGenerator | None = None,
+        disabled: bool = False,
+        **dynamic: Any,
+    ) -> Any:
         """Draw ``control`` (``dynamic`` overrides bounds/options) and return its value."""
         raw = st.query_params.get_all(control.key) if self.check_link else []
-        if raw:
-            problem = control.url_problem(raw, **dynamic)
-            if problem:
-                if "; using" not in problem:
-                    problem += f"; using {control.fallback(**dynamic)}"
-                self.problems.append(f"{control.label}: {problem}.")
+        problem = control.url_problem(raw, **dynamic) if raw else None
         locked = control.group in self.locked
-        place = self._locked_container() if locked else nullcontext()
+        place = self._locked_container() if locked else (area or self.area)
         with place:
-            return control.widget(disabled=locked, **dynamic)
+            value = control.widget(disabled=locked or disabled, **dynamic)
+        if problem:
+            # Report what the widget really took instead (Streamlit's own fallback).
+            self.problems.append(f"{control.label}: {problem}; using {control.describe(value)}.")
+        return value
+
+    def shows(self, *groups: str) -> bool:
+        """Whether any of ``groups`` is drawn in the normal area (not fixed by a teacher)."""
+        return any(g not in self.locked for g in groups)
 
     def _locked_container(self) -> DeltaGenerator:
-        if self._area is None:
+        if self._locked_box is None:
             if self._locked_area is None:
                 raise RuntimeError("Panel has locked groups but no locked_area")
-            self._area = self._locked_area()
-        return self._area
+            self._locked_box = self._locked_area()
+        return self._locked_box
 
-    def show_problems(self, where: DeltaGenerator) -> None:
-        """One warning listing every unusable link value seen so far (if any)."""
+    def show_problems(self) -> None:
+        """One warning (in ``notices``) listing every unusable link value seen so far."""
         if self.problems:
-            where.warning(
+            self.notices.warning(
                 "Some values in this link could not be used:\n\n"
                 + "\n".join(f"- {p}" for p in self.problems),
                 icon=":material/link_off:",

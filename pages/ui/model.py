@@ -6,6 +6,7 @@ import streamlit as st
 import torch
 
 import models
+from dropcore.probe import ProbeSettings, probe
 from models import LoadedModel
 
 __all__ = ["device_label", "model_label", "require_model", "shared_model"]
@@ -17,12 +18,17 @@ _ARCH_LABELS = {"resnet50": "ResNet-50", "resnet18": "ResNet-18"}
 def shared_model() -> LoadedModel:
     """The process-wide model (env DROPLAB_MODEL / DROPLAB_WEIGHTS decide which).
 
-    Cached as a resource: one instance for every session, never copied or mutated.
+    Cached as a resource: one instance for every session, never copied or mutated. One
+    throw-away probe runs here, so that the first person's first pass does not also pay
+    for the backend's one-off kernel set-up (seconds on a CPU).
 
     Raises:
         models.WeightsError: the operator asked for weights that cannot be used.
     """
-    return models.load(None, "auto")
+    loaded = models.load(None, "auto")
+    blank = torch.zeros(3, 224, 224, device=loaded.device)
+    probe(loaded.model, blank, ProbeSettings(), samples=1, record=False)
+    return loaded
 
 
 def require_model() -> LoadedModel:

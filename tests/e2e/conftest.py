@@ -7,6 +7,7 @@ weights (no network here) and a private TORCH_HOME so nothing on the machine lea
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -122,3 +123,79 @@ def page(browser: object) -> Iterator[object]:
     pg = context.new_page()
     yield pg
     context.close()
+
+
+# --- waiting for the app (shared by the DropLab app tests and bench/bench_ui_latency.py) ---
+
+RUNNING = '[data-testid="stStatusWidgetRunningIcon"]'
+STALE = '[data-stale="true"]'
+STATUS_MARK = "masks fingerprint"
+
+_SETTLED_JS = f"""() => !document.querySelector('{RUNNING}')
+    && !document.querySelector('{STALE}')
+    && !!document.querySelector('h1')"""
+
+_CHANGED_JS = f"""(previous) => {{
+    const status = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+        .find(e => e.innerText.includes('{STATUS_MARK}'));
+    return !!status && status.innerText !== previous
+        && !document.querySelector('{RUNNING}') && !document.querySelector('{STALE}');
+}}"""
+
+
+def wait_settled(page: object, timeout_ms: float = 120_000) -> None:
+    """Wait until a page has a title, no running indicator and no stale element.
+
+    Streamlit shows its running indicator only after a short delay, so call this after
+    something the run produces is visible (or use :func:`wait_status_changed`).
+    """
+    page.wait_for_function(_SETTLED_JS, timeout=timeout_ms)  # type: ignore[attr-defined]
+
+
+def status_text(page: object) -> str:
+    """The Playground's status line (setting, pass time, masks fingerprint); '' if absent."""
+    return page.evaluate(  # type: ignore[attr-defined]
+        f"""() => ([...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+            .find(e => e.innerText.includes('{STATUS_MARK}')) || {{innerText: ''}}).innerText"""
+    )
+
+
+def wait_status_changed(page: object, previous: str, timeout_ms: float = 120_000) -> str:
+    """Wait until the Playground's run that replaces ``previous`` has finished; new status."""
+    page.wait_for_function(_CHANGED_JS, arg=previous, timeout=timeout_ms)  # type: ignore[attr-defined]
+    return status_text(page)
+
+
+def slider_thumb(page: object, label: str) -> object:
+    """The thumb of the Streamlit slider whose label is exactly ``label``."""
+    exact = re.compile(rf"^{re.escape(label)}$")
+    box = page.locator('[data-testid="stSlider"]').filter(  # type: ignore[attr-defined]
+        has=page.locator('[data-testid="stWidgetLabel"]', has_text=exact)  # type: ignore[attr-defined]
+    )
+    return box.get_by_role("slider")
+
+
+def open_selectbox(page: object, label: str) -> None:
+    """Open the drop-down of the selectbox labelled ``label``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    combo = page.locator('[data-testid="stSelectbox"]').filter(  # type: ignore[attr-defined]
+        has_text=label
+    ).get_by_role("combobox")
+    options = page.locator('[role="option"]')  # type: ignore[attr-defined]
+    for _ in range(3):
+        # The first click can be swallowed while another widget loses focus (and reruns).
+        combo.click()
+        try:
+            options.first.wait_for(timeout=1_500)
+            return
+        except PlaywrightTimeout:
+            continue  # not open yet: click again
+    raise RuntimeError(f"the drop-down {label!r} did not open")
+
+
+def pick_option(page: object, name: str) -> None:
+    """Click the open drop-down's option whose text is exactly ``name``."""
+    page.locator('[role="option"]').filter(  # type: ignore[attr-defined]
+        has_text=re.compile(rf"^{re.escape(name)}$")
+    ).click()

@@ -1,0 +1,174 @@
+"""Playground latency as a person feels it: control change -> updated page, in Chromium.
+
+Starts ``streamlit run app.py`` (random weights, env DROPLAB_MODEL or --model), opens the
+Playground in headless Chromium and makes ``--changes`` control changes (keep_prob and
+block_size slider steps, seed steps, method switches). Each change is timed in the browser
+from just before the input event to the moment the page has finished updating (the status
+line shows the new run, no element is stale and Streamlit's running indicator is gone).
+
+    python bench/bench_ui_latency.py [--model resnet50] [--changes 12]
+
+Prints one line per change and the median, and writes JSON under bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    open_selectbox,
+    pick_option,
+    slider_thumb,
+    start_server,
+    status_text,
+    stop_server,
+    wait_settled,
+    wait_status_changed,
+)
+
+Action = Callable[[object], None]
+
+
+def press(label: str, key: str) -> tuple[Action, Action]:
+    def focus(page: object) -> None:
+        slider_thumb(page, label).focus()  # type: ignore[attr-defined]
+
+    def act(page: object) -> None:
+        slider_thumb(page, label).press(key)  # type: ignore[attr-defined]
+
+    return focus, act
+
+
+def _seed_button(page: object) -> object:
+    return page.locator('[data-testid="stNumberInput"]').filter(  # type: ignore[attr-defined]
+        has_text="Seed"
+    ).get_by_test_id("stNumberInputStepUp")
+
+
+SEED_UP: tuple[Action, Action] = (
+    lambda page: _seed_button(page).hover(),  # type: ignore[attr-defined]
+    lambda page: _seed_button(page).click(),  # type: ignore[attr-defined]
+)
+
+
+def method(name: str) -> tuple[Action, Action]:
+    """Open the method drop-down (untimed: that is the person reading), then pick ``name``."""
+    return (lambda page: open_selectbox(page, "Regularizer"),
+            lambda page: pick_option(page, name))
+
+
+# (name, untimed preparation, timed input)
+CHANGES: list[tuple[str, tuple[Action, Action]]] = [
+    ("keep_prob -0.01", press("keep_prob", "ArrowLeft")),
+    ("block_size +1", press("block_size", "ArrowRight")),
+    ("seed +1", SEED_UP),
+    ("method Dropout", method("Dropout")),
+    ("keep_prob +0.01", press("keep_prob", "ArrowRight")),
+    ("method DropBlock", method("DropBlock")),
+    ("block_size -1", press("block_size", "ArrowLeft")),
+    ("method SpatialDropout", method("SpatialDropout")),
+    ("seed +1", SEED_UP),
+    ("method DropBlock", method("DropBlock")),
+]
+
+
+# Records when the status line first shows a new run (the page is still updating then):
+# splits each latency into "until the pass is done" and "rendering the rest".
+_WATCH_STATUS = """(previous) => {
+    window.__droplabStatusAt = null;
+    const seen = () => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+        .some(e => e.innerText.includes('masks fingerprint') && e.innerText !== previous);
+    const observer = new MutationObserver(() => {
+        if (window.__droplabStatusAt === null && seen()) {
+            window.__droplabStatusAt = performance.now();
+            observer.disconnect();
+        }
+    });
+    observer.observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def measure(url: str, changes: int) -> list[dict[str, object]]:
+    """Time ``changes`` control changes on the Playground at ``url``."""
+    from playwright.sync_api import sync_playwright
+
+    rows: list[dict[str, object]] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.get_by_text("masks fingerprint").wait_for(timeout=300_000)
+        wait_settled(page)
+        status = status_text(page)
+        for i in range(changes):
+            name, (prepare, act) = CHANGES[i % len(CHANGES)]
+            prepare(page)
+            page.evaluate(_WATCH_STATUS, status)
+            start = page.evaluate("performance.now()")
+            act(page)
+            status = wait_status_changed(page, status)
+            end = page.evaluate("performance.now()")
+            shown = page.evaluate("window.__droplabStatusAt")
+            pass_s = float(re.search(r"pass ([0-9.]+) s", status).group(1))  # type: ignore[union-attr]
+            rows.append({"change": name, "latency_s": (end - start) / 1000, "pass_s": pass_s,
+                         "status_shown_s": (shown - start) / 1000})
+            print(f"{i + 1:3d}  {name:24s} {rows[-1]['latency_s']:6.3f} s  (probe pass "
+                  f"{pass_s:.2f} s, new status line after {rows[-1]['status_shown_s']:.2f} s)",
+                  flush=True)
+        browser.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=os.environ.get("DROPLAB_MODEL", "resnet50"))
+    parser.add_argument("--changes", type=int, default=12)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+
+    proc, url = start_server(Path(tempfile.mkdtemp()), {"DROPLAB_MODEL": args.model})
+    try:
+        rows = measure(url, args.changes)
+    finally:
+        stop_server(proc)
+    latencies = [float(r["latency_s"]) for r in rows]
+    import torch
+
+    summary = {
+        "what": "Playground control change -> updated page, measured in Chromium",
+        "model": args.model,
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "changes": rows,
+        "median_s": statistics.median(latencies),
+        "p90_s": sorted(latencies)[max(0, round(0.9 * len(latencies)) - 1)],
+        "max_s": max(latencies),
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out / f"ui_latency_{args.model}_{summary['device']}.json"
+    out.write_text(json.dumps(summary, indent=2))
+    print(f"median {summary['median_s']:.3f} s, p90 {summary['p90_s']:.3f} s, "
+          f"max {summary['max_s']:.3f} s over {len(rows)} changes ({args.model}, "
+          f"{summary['device']}) -> {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Pieces of pages that more than one page shows: the model's view with Grad-CAM overlays,
+top-1 captions, and the pictures of one injection site."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from dropcore.probe import ProbeResult, SiteRecord, probabilities
+from models import LoadedModel
+
+from . import render
+
+__all__ = [
+    "CamImages", "SitePictures", "cam_images", "mask_mosaic", "site_pictures", "top1_text",
+]
+
+
+def top1_text(loaded: LoadedModel, logits: torch.Tensor) -> str:
+    """``"tabby (41.2%)"`` for Tensor[K] logits."""
+    probs = probabilities(logits)
+    index = int(probs.argmax())
+    return f"{loaded.categories[index]} ({probs[index].item():.1%})"
+
+
+@dataclass(frozen=True)
+class CamImages:
+    """The model's input and the first draw's Grad-CAM overlays."""
+
+    view: Image.Image
+    baseline: Image.Image
+    regularized: Image.Image
+
+
+def cam_images(loaded: LoadedModel, x: torch.Tensor, result: ProbeResult) -> CamImages:
+    """Input as the model sees it, baseline CAM overlay, first draw's CAM overlay."""
+    transform = loaded.transform
+    view = render.model_view(x, transform.mean, transform.std)
+    return CamImages(
+        view=view,
+        baseline=render.overlay(view, result.cam_baseline),
+        regularized=render.overlay(view, result.cams[0]),
+    )
+
+
+@dataclass(frozen=True)
+class SitePictures:
+    """One site's first draw: one channel large, and the strongest channels as a grid.
+
+    ``channel`` is the most active channel whose mask drops something in this draw (the
+    most active channel if none does), so the large mask is not an empty square by chance.
+    ``caption`` says what the large mask shows.
+    """
+
+    channel: int
+    caption: str
+    mask: Image.Image
+    before: Image.Image
+    after: Image.Image
+    grid: Image.Image
+    grid_channels: tuple[int, ...]
+
+
+def _planes(record: SiteRecord) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+    before, after = record.before.float(), record.after.float()
+    return before, after, (before.shape[-2], before.shape[-1])
+
+
+def _mask_caption(keep_mask: torch.Tensor, channel: int | None) -> str:
+    if keep_mask.ndim == 4:
+        subject = (f"weights into output channel {channel}" if channel is not None
+                   else "weights (none dropped)")
+        kh, kw = keep_mask.shape[-2:]
+        return f"{subject}: one {kh} x {kw} kernel per input channel; red = dropped"
+    if keep_mask.numel() == 1:
+        fate = "dropped" if channel is not None else "kept"
+        return f"the whole branch is {fate} in this draw (DropPath)"
+    if channel is None:
+        return "mask: nothing dropped in any channel in this draw"
+    return f"mask of channel {channel}, the most active one with a drop; red = dropped"
+
+
+def site_pictures(record: SiteRecord, channels: int = 8) -> SitePictures | None:
+    """Mask, activation before/after, and a before/mask/after grid of the strongest channels.
+
+    Returns None when the site's tensors were not recorded.
+    """
+    if record.keep_mask is None or record.before is None or record.after is None:
+        return None
+    before, after, hw = _planes(record)
+    ranked = render.strongest_channels(before, before.shape[0])
+    strongest = ranked[:channels]
+    with_drop = (c for c in ranked if not render.mask_plane(record.keep_mask, c, hw).all())
+    top = next(with_drop, None)
+    caption = _mask_caption(record.keep_mask, top)
+    top = ranked[0] if top is None else top
+
+    def vmax(c: int) -> float:
+        return float(before[c].max())
+
+    rows: list[list[Image.Image]] = [[], [], []]
+    for c in strongest:
+        rows[0].append(render.activation_tile(before[c], vmax(c), size=96))
+        rows[1].append(render.mask_tile(render.mask_plane(record.keep_mask, c, hw), size=96))
+        rows[2].append(render.activation_tile(after[c], vmax(c), size=96))
+    return SitePictures(
+        channel=top,
+        caption=caption,
+        mask=render.mask_tile(render.mask_plane(record.keep_mask, top, hw)),
+        before=render.activation_tile(before[top], vmax(top), size=224),
+        after=render.activation_tile(after[top], vmax(top), size=224),
+        grid=render.grid(rows, labels=("before", "mask", "after")),
+        grid_channels=tuple(strongest),
+    )
+
+
+def mask_mosaic(record: SiteRecord, count: int = 16, columns: int = 4) -> Image.Image | None:
+    """The masks of a site's ``count`` most active channels as one square mosaic."""
+    if record.keep_mask is None or record.before is None:
+        return None
+    before, _, hw = _planes(record)
+    tiles = [render.mask_tile(render.mask_plane(record.keep_mask, c, hw), size=56)
+             for c in render.strongest_channels(before, count)]
+    rows = [tiles[i:i + columns] for i in range(0, len(tiles), columns)]
+    return render.grid(rows, pad=2)

@@ -1,0 +1,179 @@
+"""DropLab in a real Chromium against a real server: pages, live controls, uploads, links.
+
+Screenshots land in tests/artifacts/ (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from .conftest import (
+    ROOT,
+    open_selectbox,
+    pick_option,
+    slider_thumb,
+    status_text,
+    wait_settled,
+    wait_status_changed,
+)
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = ROOT / "tests" / "artifacts"
+EXCEPTION = '[data-testid="stException"]'
+FINGERPRINT = re.compile(r"masks fingerprint\s+([0-9a-f]{12})")
+# What each page shows once its run is complete.
+DONE = {
+    "": "text=Everything (JSON)",
+    "compare": "text=Cells (CSV)",
+    "uncertainty?draws=4": "text=Summary (JSON)",
+    "theory": '[data-testid="stPlotlyChart"]',
+}
+
+
+def shot(page: object, name: str) -> Path:
+    """Screenshot the whole app (a tall viewport: Streamlit scrolls inside the page)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.set_viewport_size({"width": 1400, "height": 2600})  # type: ignore[attr-defined]
+    wait_settled(page)
+    # Charts scrolled into view by the taller viewport draw lazily: wait for every one.
+    page.wait_for_function(  # type: ignore[attr-defined]
+        """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+            .every(c => c.querySelector('.main-svg'))""", timeout=60_000)
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    page.screenshot(path=str(path))  # type: ignore[attr-defined]
+    page.set_viewport_size({"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    return path
+
+
+def open_page(page: object, base: str, path: str = "") -> None:
+    page.goto(f"{base}/{path}")  # type: ignore[attr-defined]
+    page.locator(DONE.get(path, "h1")).first.wait_for(timeout=300_000)  # type: ignore[attr-defined]
+    wait_settled(page)
+    assert_no_exception(page)
+
+
+def assert_no_exception(page: object) -> None:
+    assert page.locator(EXCEPTION).count() == 0, page.locator(EXCEPTION).all_inner_texts()  # type: ignore[attr-defined]
+
+
+def fingerprint(page: object) -> str:
+    match = FINGERPRINT.search(status_text(page))
+    assert match, status_text(page)
+    return match.group(1)
+
+
+def metrics(page: object) -> dict[str, str]:
+    """Label -> value of every st.metric on the page."""
+    pairs = page.evaluate(  # type: ignore[attr-defined]
+        """() => [...document.querySelectorAll('[data-testid="stMetric"]')].map(m => [
+            m.querySelector('[data-testid="stMetricLabel"]').innerText.trim(),
+            m.querySelector('[data-testid="stMetricValue"]').innerText.trim()])"""
+    )
+    return dict(pairs)
+
+
+def png(size: tuple[int, int] = (96, 64)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (30, 160, 90)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def upload(page: object, name: str, data: bytes) -> None:
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(  # type: ignore[attr-defined]
+        files=[{"name": name, "mimeType": "image/png", "buffer": data}]
+    )
+
+
+@pytest.mark.parametrize("path", list(DONE), ids=["playground", "compare", "uncertainty",
+                                                  "theory"])
+def test_each_page_loads(page: object, streamlit_server: str, path: str) -> None:
+    open_page(page, streamlit_server, path)
+    text = page.inner_text("body")  # type: ignore[attr-defined]
+    assert "Random weights: predictions are meaningless" in text
+    assert re.search(r"CPU · \d+ threads|GPU · ", text)
+    shot(page, f"page_{path.split('?')[0] or 'playground'}")
+
+
+def test_sliders_and_methods_update_the_playground(page: object, streamlit_server: str) -> None:
+    open_page(page, streamlit_server)
+    status = status_text(page)
+    slider_thumb(page, "keep_prob").press("ArrowLeft")  # type: ignore[attr-defined]
+    status = wait_status_changed(page, status)
+    assert "keep_prob 0.89" in status and "keep=0.89" in page.url  # type: ignore[attr-defined]
+    slider_thumb(page, "block_size").press("ArrowRight")  # type: ignore[attr-defined]
+    status = wait_status_changed(page, status)
+    assert "block 8" in status and "block=8" in page.url  # type: ignore[attr-defined]
+    # Every method is covered by the AppTests; here: switching really reruns in a browser.
+    for name in ("DropConnect", "None", "DropBlock"):
+        open_selectbox(page, "Regularizer")
+        pick_option(page, name)
+        status = wait_status_changed(page, status)
+        assert (name if name != "None" else "No regularizer") in status
+        assert_no_exception(page)
+    assert "method=" not in page.url  # type: ignore[attr-defined]  # back to the default
+    shot(page, "playground_after_changes")
+
+
+def test_upload_good_and_bad_image(page: object, streamlit_server: str) -> None:
+    open_page(page, streamlit_server)
+    status = status_text(page)
+    upload(page, "meadow.png", png())
+    status = wait_status_changed(page, status)
+    page.get_by_text("Input (meadow.png)").wait_for()  # type: ignore[attr-defined]
+    shot(page, "upload_good")
+    upload(page, "broken.png", b"\x89PNG\r\n\x1a\nthis is not really a picture")
+    alert = page.locator('[data-testid="stAlert"]').filter(has_text="broken.png")  # type: ignore[attr-defined]
+    alert.wait_for(timeout=120_000)
+    wait_settled(page)
+    assert "cannot be used" in alert.inner_text()  # type: ignore[attr-defined]
+    page.get_by_text("Input (cat)").wait_for()  # type: ignore[attr-defined]  # sample again
+    assert_no_exception(page)
+    shot(page, "upload_bad")
+
+
+def test_shared_link_reproduces_the_masks(browser: object, page: object,
+                                          streamlit_server: str) -> None:
+    open_page(page, streamlit_server)
+    status = status_text(page)
+    for label, key in (("keep_prob", "ArrowLeft"), ("keep_prob", "ArrowLeft"),
+                       ("block_size", "ArrowLeft")):
+        slider_thumb(page, label).press(key)  # type: ignore[attr-defined]
+        status = wait_status_changed(page, status)
+    page.locator('[data-testid="stNumberInput"]').filter(has_text="Seed").get_by_test_id(  # type: ignore[attr-defined]
+        "stNumberInputStepUp").click()
+    status = wait_status_changed(page, status)
+    link = page.url  # type: ignore[attr-defined]
+    assert all(p in link for p in ("keep=0.88", "block=6", "seed=1"))
+    sent = (fingerprint(page), metrics(page))
+
+    other = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    try:
+        received = other.new_page()
+        received.goto(link)
+        received.get_by_text("Everything (JSON)").wait_for(timeout=300_000)
+        wait_settled(received)
+        assert (fingerprint(received), metrics(received)) == sent
+        assert_no_exception(received)
+        shot(received, "shared_link_received")
+    finally:
+        other.close()
+
+
+def test_bad_link_values_are_reported(page: object, streamlit_server: str) -> None:
+    page.goto(f"{streamlit_server}/?keep=nan&block=999&method=Nope&seed=-5")  # type: ignore[attr-defined]
+    page.get_by_text("Everything (JSON)").wait_for(timeout=300_000)  # type: ignore[attr-defined]
+    wait_settled(page)
+    assert_no_exception(page)
+    warning = page.locator('[data-testid="stAlert"]').filter(  # type: ignore[attr-defined]
+        has_text="could not be used")
+    text = warning.inner_text()
+    assert all(p in text for p in ("keep=nan", "block=999", "method=Nope", "seed=-5"))
+    assert "keep_prob 0.9 · block 7" in status_text(page)
+    shot(page, "bad_link")
