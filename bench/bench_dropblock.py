@@ -70,25 +70,10 @@ SPEED_SHAPES = [(32, 256, 56, 56), (32, 1024, 14, 14), (32, 2048, 7, 7)]
 
 def speed(device: torch.device, min_run_time: float) -> list[dict[str, object]]:
     """Steady-state median time per call, block 7, p 0.1, float32."""
-    import timm.layers
-    import torchvision.ops
-
     p, bs = 0.1, 7
     rows = []
     for shape in SPEED_SHAPES:
-        x = torch.randn(shape, device=device)
-        mask = (torch.rand(shape, device=device) > p).float()
-        candidates: dict[str, Callable[[], torch.Tensor]] = {
-            "x * mask (lower bound)": lambda: x * mask,
-            "F.dropout": lambda: F.dropout(x, p, training=True),
-            "F.dropout2d": lambda: F.dropout2d(x, p, training=True),
-            "dropcore per-channel": lambda: dropcore.drop_block(x, p, bs),
-            "dropcore shared": lambda: dropcore.drop_block(x, p, bs, per_channel=False),
-            "torchvision per-channel": lambda: torchvision.ops.drop_block2d(x, p, bs),
-            "timm per-channel": lambda: timm.layers.drop_block_2d(x, p, bs, couple_channels=False),
-            "timm coupled": lambda: timm.layers.drop_block_2d(x, p, bs),
-        }
-        times = {name: median_seconds(fn, min_run_time) for name, fn in candidates.items()}
+        times = _time_candidates(torch.randn(shape, device=device), p, bs, min_run_time)
         bound = times["x * mask (lower bound)"]
         ours = times["dropcore per-channel"]
         rows.append({
@@ -101,6 +86,25 @@ def speed(device: torch.device, min_run_time: float) -> list[dict[str, object]]:
                 times["timm coupled"] / times["dropcore shared"], 2),
         })
     return rows
+
+
+def _time_candidates(x: torch.Tensor, p: float, bs: int, min_run_time: float) -> dict[str, float]:
+    """Median seconds per call of every candidate on ``x`` (Tensor[N, C, H, W])."""
+    import timm.layers
+    import torchvision.ops
+
+    mask = (torch.rand_like(x) > p).float()
+    candidates: dict[str, Callable[[], torch.Tensor]] = {
+        "x * mask (lower bound)": lambda: x * mask,
+        "F.dropout": lambda: F.dropout(x, p, training=True),
+        "F.dropout2d": lambda: F.dropout2d(x, p, training=True),
+        "dropcore per-channel": lambda: dropcore.drop_block(x, p, bs),
+        "dropcore shared": lambda: dropcore.drop_block(x, p, bs, per_channel=False),
+        "torchvision per-channel": lambda: torchvision.ops.drop_block2d(x, p, bs),
+        "timm per-channel": lambda: timm.layers.drop_block_2d(x, p, bs, couple_channels=False),
+        "timm coupled": lambda: timm.layers.drop_block_2d(x, p, bs),
+    }
+    return {name: median_seconds(fn, min_run_time) for name, fn in candidates.items()}
 
 
 def _print_accuracy(rows: list[dict[str, object]]) -> None:

@@ -12,6 +12,7 @@ Two ways to build the same random mask (identical distribution, different cost):
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Literal
 
 import torch
@@ -56,15 +57,24 @@ class _Geometry:
         seeding: str, per_channel: bool, batchwise: bool,
     ) -> None:
         self.p = p
+        self.block_size = block_size
+        self.gamma_mode = gamma
         n, c, self.height, self.width = shape
         self.mask_shape = (1 if batchwise else n, c if per_channel else 1, self.height, self.width)
         self.bh, self.bw = effective_block(block_size, self.height, self.width)
         self.seeding = seeding
-        self.gamma = block_gamma(p, block_size, self.height, self.width, gamma=gamma,
-                                 seeding=seeding)
-        self.grid_h, self.grid_w, self.off_h, self.off_w = seed_grid(
-            self.height, self.width, self.bh, self.bw, seeding
-        )
+
+    # Lazy: an eval-mode (identity) call validates its arguments but needs neither.
+    @cached_property
+    def gamma(self) -> float:
+        """Seed probability for this geometry."""
+        return block_gamma(self.p, self.block_size, self.height, self.width,
+                           gamma=self.gamma_mode, seeding=self.seeding)  # type: ignore[arg-type]
+
+    @cached_property
+    def grid(self) -> tuple[int, int, int, int]:
+        """``(grid_h, grid_w, row_offset, col_offset)``, see :func:`seed_grid`."""
+        return seed_grid(self.height, self.width, self.bh, self.bw, self.seeding)
 
     @classmethod
     def checked(
@@ -101,20 +111,21 @@ def _dropped_offsets(
         Tensor[K * bh * bw] of int64.
     """
     mask_n, mask_c, height, width = geo.mask_shape
-    cells = geo.grid_h * geo.grid_w
+    grid_h, grid_w, off_h, off_w = geo.grid
+    cells = grid_h * grid_w
     seeds = bernoulli_indices(mask_n * mask_c * cells, geo.gamma, device=device,
                               generator=generator)
     if seeds.numel() == 0:
         return seeds
     plane = torch.div(seeds, cells, rounding_mode="floor")
     cell = seeds - plane * cells
-    top = torch.div(cell, geo.grid_w, rounding_mode="floor")
-    left = cell - top * geo.grid_w
+    top = torch.div(cell, grid_w, rounding_mode="floor")
+    left = cell - top * grid_w
     s_n, s_c, s_h, s_w = strides
     # Clamping instead of masking is exact: every seed's block intersects the map, so a
     # clamped row/column index lands on a cell that the same block covers anyway.
-    rows = (top.unsqueeze(1) + torch.arange(geo.off_h, geo.off_h + geo.bh, device=device))
-    cols = (left.unsqueeze(1) + torch.arange(geo.off_w, geo.off_w + geo.bw, device=device))
+    rows = (top.unsqueeze(1) + torch.arange(off_h, off_h + geo.bh, device=device))
+    cols = (left.unsqueeze(1) + torch.arange(off_w, off_w + geo.bw, device=device))
     rows = rows.clamp_(0, height - 1).mul_(s_h)
     cols = cols.clamp_(0, width - 1).mul_(s_w)
     if mask_c == 1:
@@ -131,9 +142,10 @@ def _dense_keep(
 ) -> torch.Tensor:
     """Bool keep mask of ``geo.mask_shape`` from a dense Bernoulli field and a max-pool."""
     mask_n, mask_c, height, width = geo.mask_shape
+    grid_h, grid_w, _, _ = geo.grid
     # float16 halves memory traffic on GPUs; CPU max-pool lacks half kernels on some builds.
     dtype = torch.float16 if device.type == "cuda" else torch.float32
-    noise = torch.rand(mask_n * mask_c, 1, geo.grid_h, geo.grid_w, device=device,
+    noise = torch.rand(mask_n * mask_c, 1, grid_h, grid_w, device=device,
                        generator=generator)
     seeds = (noise < geo.gamma).to(dtype)
     if geo.seeding == "valid":
@@ -165,8 +177,7 @@ def _paint(x: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, float]
     # Native-dtype sum: float32 partial sums of 0/1 are exact far beyond any feature map;
     # half/bfloat16 would overflow or round, so they accumulate in float32.
     acc = None if x.dtype in (torch.float32, torch.float64) else torch.float32
-    kept = float(flat.sum(dtype=acc))
-    scale = x.numel() / kept if kept > 0 else 0.0
+    scale = float(_scale_for(flat.sum(dtype=acc), x.numel()))
     # One fused pass: y = 0 + scale * keep * x, written over keep.
     torch.addcmul(torch.zeros((), dtype=x.dtype, device=x.device), y, x, value=scale, out=y)
     return y, scale

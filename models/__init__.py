@@ -4,24 +4,5 @@
 ``models.images`` (image helpers) is a separate module.
 """
 
-from .loading import (
-    CONNECT_TIMEOUT_S,
-    MODEL_NAMES,
-    RANDOM_INIT_SEED,
-    LoadedModel,
-    WeightsError,
-    clear_cache,
-    default_device,
-    load,
-)
-
-__all__ = [
-    "CONNECT_TIMEOUT_S",
-    "MODEL_NAMES",
-    "RANDOM_INIT_SEED",
-    "LoadedModel",
-    "WeightsError",
-    "clear_cache",
-    "default_device",
-    "load",
-]
+from .loading import *  # noqa: F403  (the facade re-exports loading's API)
+from .loading import __all__ as __all__

@@ -39,7 +39,7 @@ def test_waiters_are_served_in_arrival_order() -> None:
     assert order == list(range(6))
 
 
-@pytest.mark.parametrize("capacity", [1, 3])
+@pytest.mark.parametrize("capacity", [1, 2, 3])
 def test_never_more_holders_than_slots(capacity: int) -> None:
     slots = ComputeSlots(capacity)
     active, peak = 0, 0

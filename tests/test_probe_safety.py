@@ -150,30 +150,3 @@ def test_eight_concurrent_probes_equal_sequential_runs(net: nn.Module, slots: in
     assert not errors, errors
     for i, (seq, conc) in enumerate(zip(sequential, results, strict=True)):
         assert conc is not None and _results_equal(seq, conc), jobs[i][0]
-
-
-def test_limiter_caps_concurrent_holders() -> None:
-    from dropcore.probe.limiter import ComputeSlots
-
-    slots = ComputeSlots(2)
-    inside, peak, lock = 0, 0, threading.Lock()
-    release = threading.Event()
-
-    def hold() -> None:
-        nonlocal inside, peak
-        with slots.hold():
-            with lock:
-                inside += 1
-                peak = max(peak, inside)
-            release.wait(timeout=0.05)
-            with lock:
-                inside -= 1
-
-    threads = [threading.Thread(target=hold) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert peak == 2
-    with pytest.raises(ValueError, match="0"):
-        ComputeSlots(0)
