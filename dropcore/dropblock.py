@@ -1,26 +1,33 @@
 """DropBlock (Ghiasi, Lin, Le, NeurIPS 2018) with exact drop rates and fast masks.
 
-Two ways to build the same random mask (identical distribution, different cost):
+Two ways to draw the same random mask (identical distribution, different cost), see
+``_block_masks``:
 
-* ``"sparse"``: seeds are drawn by geometric gaps (O(#seeds), see ``_sampling``) and each
-  block is painted by index. Per-channel masks are painted straight into the output
-  buffer, so no full-size temporary is allocated: on CPU, fresh multi-MB temporaries cost
-  more in page faults than the arithmetic (measured in bench/bench_dropblock.py).
+* ``"sparse"``: seeds are drawn by geometric gaps (O(#seeds), see ``_sampling``) and grown
+  into blocks by a precomputed block table (small maps) or by painting offsets (large maps,
+  channels-last). Full-size masks are rendered straight into the output buffer and
+  re-rendered in backward, so no full-size temporary is allocated or kept.
 * ``"dense"``: a Bernoulli field plus a separable max-pool. Better on GPUs (one fused,
   sync-free kernel chain) and when blocks cover most of the map anyway.
 """
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ._block_masks import (
+    Geometry,
+    Seeds,
+    dense_keep,
+    draw_seeds,
+    dropped_counts,
+    dropped_offsets,
+    table_fits,
+)
 from ._masking import identity_result
-from ._sampling import bernoulli_indices
 from ._validate import (
     check_block_size,
     check_choice,
@@ -29,132 +36,71 @@ from ._validate import (
     check_ndim,
     check_probability,
 )
-from .gamma import (
-    GAMMA_MODES,
-    SEEDINGS,
-    GammaMode,
-    Seeding,
-    block_gamma,
-    effective_block,
-    seed_grid,
-)
+from .gamma import GAMMA_MODES, SEEDINGS, GammaMode, Seeding
 
 __all__ = ["ALGORITHMS", "DropBlock2d", "drop_block", "drop_block_mask"]
 
 Algorithm = Literal["auto", "sparse", "dense"]
 ALGORITHMS: tuple[str, ...] = ("auto", "sparse", "dense")
 
-# Above this expected number of block cells per seed-grid cell, painting blocks one by one
-# costs more than a dense field plus a max-pool.
-_SPARSE_MAX_COVER = 0.6
+
+def _checked_geometry(
+    shape: tuple[int, ...], p: object, block_size: object, gamma: object, seeding: object,
+    per_channel: bool, batchwise: bool, algorithm: object, device: torch.device,
+    generator: torch.Generator | None, fn: str,
+) -> Geometry:
+    """Validate every argument (ValueErrors name the bad one), then build the geometry."""
+    p = check_probability(p)
+    bs = check_block_size(block_size)
+    check_choice(gamma, "gamma", GAMMA_MODES)
+    check_choice(seeding, "seeding", SEEDINGS)
+    check_choice(algorithm, "algorithm", ALGORITHMS)
+    check_generator(generator, device, fn)
+    return Geometry(shape, p, bs, gamma, seeding, per_channel, batchwise)  # type: ignore[arg-type]
 
 
-class _Geometry:
-    """Everything about one DropBlock call that does not depend on the random draw."""
-
-    def __init__(
-        self, shape: tuple[int, int, int, int], p: float, block_size: int, gamma: str,
-        seeding: str, per_channel: bool, batchwise: bool,
-    ) -> None:
-        self.p = p
-        self.block_size = block_size
-        self.gamma_mode = gamma
-        n, c, self.height, self.width = shape
-        self.mask_shape = (1 if batchwise else n, c if per_channel else 1, self.height, self.width)
-        self.bh, self.bw = effective_block(block_size, self.height, self.width)
-        self.seeding = seeding
-
-    # Lazy: an eval-mode (identity) call validates its arguments but needs neither.
-    @cached_property
-    def gamma(self) -> float:
-        """Seed probability for this geometry."""
-        return block_gamma(self.p, self.block_size, self.height, self.width,
-                           gamma=self.gamma_mode, seeding=self.seeding)  # type: ignore[arg-type]
-
-    @cached_property
-    def grid(self) -> tuple[int, int, int, int]:
-        """``(grid_h, grid_w, row_offset, col_offset)``, see :func:`seed_grid`."""
-        return seed_grid(self.height, self.width, self.bh, self.bw, self.seeding)
-
-    @classmethod
-    def checked(
-        cls, shape: tuple[int, int, int, int], p: object, block_size: object, gamma: object,
-        seeding: object, per_channel: bool, batchwise: bool, algorithm: object,
-        device: torch.device, generator: torch.Generator | None, fn: str,
-    ) -> _Geometry:
-        """Validate every argument (ValueErrors name the bad one), then build."""
-        p = check_probability(p)
-        bs = check_block_size(block_size)
-        check_choice(gamma, "gamma", GAMMA_MODES)
-        check_choice(seeding, "seeding", SEEDINGS)
-        check_choice(algorithm, "algorithm", ALGORITHMS)
-        check_generator(generator, device, fn)
-        return cls(shape, p, bs, gamma, seeding, per_channel, batchwise)  # type: ignore[arg-type]
-
-    def pick(self, algorithm: str, device: torch.device) -> str:
-        if algorithm != "auto":
-            return algorithm
-        sparse = device.type == "cpu" and self.gamma * self.bh * self.bw <= _SPARSE_MAX_COVER
-        return "sparse" if sparse else "dense"
+def _use_sparse(geo: Geometry, algorithm: str, device: torch.device) -> bool:
+    return algorithm == "sparse" or (algorithm == "auto" and geo.sparse_is_cheaper(device))
 
 
-def _dropped_offsets(
-    geo: _Geometry,
-    strides: tuple[int, ...],
-    device: torch.device,
-    generator: torch.Generator | None,
-) -> torch.Tensor:
-    """Storage offsets (for a tensor of ``geo.mask_shape`` with ``strides``) of every dropped
-    cell; a cell covered by several blocks may appear more than once.
+class _SparseKeep:
+    """One sparse seed draw, rendered on demand as a fresh 0/1 keep mask with fixed strides.
 
-    Returns:
-        Tensor[K * bh * bw] of int64.
+    Rendering twice gives the same mask, so backward re-renders it instead of keeping a
+    full-size mask alive between forward and backward.
     """
-    mask_n, mask_c, height, width = geo.mask_shape
-    grid_h, grid_w, off_h, off_w = geo.grid
-    cells = grid_h * grid_w
-    seeds = bernoulli_indices(mask_n * mask_c * cells, geo.gamma, device=device,
-                              generator=generator)
-    if seeds.numel() == 0:
-        return seeds
-    plane = torch.div(seeds, cells, rounding_mode="floor")
-    cell = seeds - plane * cells
-    top = torch.div(cell, grid_w, rounding_mode="floor")
-    left = cell - top * grid_w
-    s_n, s_c, s_h, s_w = strides
-    # Clamping instead of masking is exact: every seed's block intersects the map, so a
-    # clamped row/column index lands on a cell that the same block covers anyway.
-    rows = (top.unsqueeze(1) + torch.arange(off_h, off_h + geo.bh, device=device))
-    cols = (left.unsqueeze(1) + torch.arange(off_w, off_w + geo.bw, device=device))
-    rows = rows.clamp_(0, height - 1).mul_(s_h)
-    cols = cols.clamp_(0, width - 1).mul_(s_w)
-    if mask_c == 1:
-        base = plane * s_n
-    else:
-        sample = torch.div(plane, mask_c, rounding_mode="floor")
-        base = sample * s_n + (plane - sample * mask_c) * s_c
-    row_base = rows.add_(base.unsqueeze(1))  # [K, bh]
-    return (row_base.unsqueeze(2) + cols.unsqueeze(1)).view(-1)  # [K * bh * bw]
+
+    def __init__(self, geo: Geometry, seeds: Seeds, strides: tuple[int, ...]) -> None:
+        self.geo = geo
+        self.strides = strides
+        self.device = seeds.plane.device
+        default = torch.empty(geo.mask_shape, device="meta").stride()
+        if strides == default and table_fits(geo):
+            self.seeds: Seeds | None = seeds
+            self.offsets: torch.Tensor | None = None
+        else:
+            # Only the offsets are needed from here on; the seeds can go.
+            self.seeds = None
+            self.offsets = dropped_offsets(geo, seeds, strides)
+
+    def __call__(self, dtype: torch.dtype) -> torch.Tensor:
+        """Tensor[mask_shape] of ``dtype`` (1 = kept) with ``self.strides``."""
+        if self.seeds is not None:
+            wide = torch.float32 if dtype == torch.bool else dtype
+            counts = dropped_counts(self.geo, self.seeds, wide, self.device)
+            keep = counts == 0 if dtype == torch.bool else counts.eq_(0)
+            return keep.view(self.geo.mask_shape)
+        keep = torch.empty_strided(self.geo.mask_shape, self.strides, dtype=dtype,
+                                   device=self.device)
+        flat = _flat(keep)
+        flat.fill_(1)
+        flat[self.offsets] = 0
+        return keep
 
 
-def _dense_keep(
-    geo: _Geometry, device: torch.device, generator: torch.Generator | None
-) -> torch.Tensor:
-    """Bool keep mask of ``geo.mask_shape`` from a dense Bernoulli field and a max-pool."""
-    mask_n, mask_c, height, width = geo.mask_shape
-    grid_h, grid_w, _, _ = geo.grid
-    # float16 halves memory traffic on GPUs; CPU max-pool lacks half kernels on some builds.
-    dtype = torch.float16 if device.type == "cuda" else torch.float32
-    noise = torch.rand(mask_n * mask_c, 1, grid_h, grid_w, device=device,
-                       generator=generator)
-    seeds = (noise < geo.gamma).to(dtype)
-    if geo.seeding == "valid":
-        # Seed at r covers rows r..r+bh-1; padding turns that into a window ending at r.
-        seeds = F.pad(seeds, (geo.bw - 1, geo.bw - 1, geo.bh - 1, geo.bh - 1))
-    # Separable max-pool: bh + bw comparisons per cell instead of bh * bw.
-    dropped = F.max_pool2d(seeds, kernel_size=(geo.bh, 1), stride=1)
-    dropped = F.max_pool2d(dropped, kernel_size=(1, geo.bw), stride=1)
-    return (dropped == 0).view(geo.mask_shape)
+def _host_scale(kept: float, total: int) -> float:
+    # count/sum normalisation; all dropped gives scale 0, so exact zeros rather than NaN.
+    return total / kept if kept > 0 else 0.0
 
 
 def _scale_for(kept: torch.Tensor, total: int) -> torch.Tensor:
@@ -168,46 +114,35 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
     return t.as_strided((t.numel(),), (1,))
 
 
-def _paint(x: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """``(x * keep * scale, scale)`` built in one output buffer, ``keep`` given as offsets."""
-    y = torch.empty_like(x)
-    flat = _flat(y)
-    flat.fill_(1)
-    flat[offsets] = 0
+def _scaled_into(keep: torch.Tensor, x: torch.Tensor, scale: float) -> torch.Tensor:
+    """``keep * x * scale`` written over ``keep`` in one fused pass."""
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
+    return torch.addcmul(zero, keep, x, value=scale, out=keep)
+
+
+def _sparse_forward(x: torch.Tensor, keep_of: _SparseKeep) -> tuple[torch.Tensor, float]:
+    """``(x * keep * scale, scale)`` for a full-size mask, built in one output buffer."""
+    keep = keep_of(x.dtype)
     # Native-dtype sum: float32 partial sums of 0/1 are exact far beyond any feature map;
     # half/bfloat16 would overflow or round, so they accumulate in float32.
     acc = None if x.dtype in (torch.float32, torch.float64) else torch.float32
-    scale = float(_scale_for(flat.sum(dtype=acc), x.numel()))
-    # One fused pass: y = 0 + scale * keep * x, written over keep.
-    torch.addcmul(torch.zeros((), dtype=x.dtype, device=x.device), y, x, value=scale, out=y)
-    return y, scale
+    scale = _host_scale(float(keep.sum(dtype=acc)), x.numel())
+    return _scaled_into(keep, x, scale), scale
 
 
-class _PaintedDropBlock(torch.autograd.Function):
-    """Autograd for :func:`_paint`: saves the offsets (not a full-size mask) for backward."""
+class _SparseDropBlock(torch.autograd.Function):
+    """Autograd for :func:`_sparse_forward`: backward re-renders the mask from the seeds
+    (or offsets) rather than keeping a full-size mask alive."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        y, scale = _paint(x, offsets)
-        ctx.save_for_backward(offsets)
-        ctx.scale = scale
-        ctx.layout = x.stride()
+    def forward(ctx, x: torch.Tensor, keep_of: _SparseKeep) -> torch.Tensor:  # type: ignore[override]
+        y, ctx.scale = _sparse_forward(x, keep_of)
+        ctx.keep_of = keep_of
         return y
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        (offsets,) = ctx.saved_tensors
-        # The offsets index the forward input's layout; build the gradient in that layout.
-        out = torch.empty_strided(grad.shape, ctx.layout, dtype=grad.dtype, device=grad.device)
-        out.copy_(grad)
-        _flat(out)[offsets] = 0
-        return out.mul_(ctx.scale), None
-
-
-def _painted(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _PaintedDropBlock.apply(x, offsets)
-    return _paint(x, offsets)[0]
+        return _scaled_into(ctx.keep_of(grad.dtype), grad, ctx.scale), None
 
 
 def drop_block_mask(
@@ -236,13 +171,12 @@ def drop_block_mask(
         Tensor[N or 1, C or 1, H, W] of bool.
     """
     device = torch.device(device)
-    geo = _Geometry.checked(tuple(shape), p, block_size, gamma, seeding, per_channel,
+    geo = _checked_geometry(tuple(shape), p, block_size, gamma, seeding, per_channel,
                             batchwise, algorithm, device, generator, "drop_block_mask")
-    if geo.pick(algorithm, device) == "dense":
-        return _dense_keep(geo, device, generator)
-    keep = torch.ones(geo.mask_shape, dtype=torch.bool, device=device)
-    _flat(keep)[_dropped_offsets(geo, keep.stride(), device, generator)] = False
-    return keep
+    if not _use_sparse(geo, algorithm, device):
+        return dense_keep(geo, device, generator)
+    strides = torch.empty(geo.mask_shape, device="meta").stride()
+    return _SparseKeep(geo, draw_seeds(geo, device, generator), strides)(torch.bool)
 
 
 def drop_block(
@@ -287,26 +221,39 @@ def drop_block(
     """
     check_ndim(x, 4, "drop_block", "(N, C, H, W)")
     check_floating(x, "drop_block")
-    geo = _Geometry.checked(tuple(x.shape), p, block_size, gamma, seeding, per_channel,
+    geo = _checked_geometry(tuple(x.shape), p, block_size, gamma, seeding, per_channel,
                             batchwise, algorithm, x.device, generator, "drop_block")
     if not training or geo.p == 0.0:
         return identity_result(x, geo.mask_shape, return_mask)
     full_size = geo.mask_shape == tuple(x.shape)
-    if geo.pick(algorithm, x.device) == "sparse":
+    layout = _memory_format(x) if full_size else torch.contiguous_format
+    if _use_sparse(geo, algorithm, x.device):
+        if full_size and not _is_dense(x):
+            x = x.contiguous()
+        strides = torch.empty(geo.mask_shape, device="meta", memory_format=layout).stride()
+        keep_of = _SparseKeep(geo, draw_seeds(geo, x.device, generator), strides)
         if full_size and not return_mask:
-            if not _is_dense(x):
-                x = x.contiguous()
-            return _painted(x, _dropped_offsets(geo, x.stride(), x.device, generator))
-        keep = torch.ones(geo.mask_shape, dtype=x.dtype, device=x.device)
-        if full_size:
-            keep = keep.to(memory_format=_memory_format(x))
-        _flat(keep)[_dropped_offsets(geo, keep.stride(), x.device, generator)] = 0
+            if torch.is_grad_enabled() and x.requires_grad:
+                return _SparseDropBlock.apply(x, keep_of)
+            return _sparse_forward(x, keep_of)[0]
+        keep = keep_of(x.dtype)
     else:
-        keep = _dense_keep(geo, x.device, generator).to(x.dtype)
+        keep = dense_keep(geo, x.device, generator).to(x.dtype)
         if full_size:
-            keep = keep.contiguous(memory_format=_memory_format(x))
-    scale = _scale_for(keep.sum(dtype=torch.float64), keep.numel())
-    y = x * (keep * scale.to(x.dtype))
+            keep = keep.contiguous(memory_format=layout)
+    kept = keep.sum(dtype=torch.float64)
+    if x.device.type == "cpu":
+        # The host reads the count anyway on CPU, so the scale is a plain float. A full-size
+        # mask is applied in one fused op (no mask-sized temporary); a broadcast one by mul,
+        # which has the faster broadcasting kernel.
+        scale = _host_scale(float(kept), keep.numel())
+        if keep.shape == x.shape:
+            y = torch.addcmul(torch.zeros((), dtype=x.dtype), x, keep, value=scale)
+        else:
+            y = x * (keep * scale)
+    else:
+        # The scale stays a tensor: no host sync, so the chain stays asynchronous on GPUs.
+        y = x * (keep * _scale_for(kept, keep.numel()).to(x.dtype))
     return (y, keep) if return_mask else y
 
 
