@@ -13,6 +13,7 @@ Two ways to draw the same random mask (identical distribution, different cost), 
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import torch
@@ -250,11 +251,47 @@ def drop_block(
         if keep.shape == x.shape:
             y = torch.addcmul(torch.zeros((), dtype=x.dtype), x, keep, value=scale)
         else:
-            y = x * (keep * scale)
+            y = _broadcast_mul(x, keep * scale)
     else:
         # The scale stays a tensor: no host sync, so the chain stays asynchronous on GPUs.
         y = x * (keep * _scale_for(kept, keep.numel()).to(x.dtype))
     return (y, keep) if return_mask else y
+
+
+# Inner-loop length the shared-mask multiply is widened to (see ``_broadcast_mul``).
+_MIN_INNER = 2048
+
+
+@functools.lru_cache(maxsize=256)
+def _tile_factor(channels: int, plane: int) -> int:
+    """Largest divisor of ``channels`` with ``divisor * plane <= _MIN_INNER``."""
+    return next(d for d in range(min(channels, _MIN_INNER // plane), 0, -1) if channels % d == 0)
+
+
+def _broadcast_mul(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``x * mask`` for a mask shared across channels, with a long inner loop.
+
+    Broadcasting over C leaves an inner loop of only H*W elements (49 at 7x7), whose
+    per-row overhead made the multiply ~1.2x slower than a full-size one. Tiling the mask
+    ``k`` times along its plane (``k`` a divisor of C) lets the kernel run ``k*H*W``
+    elements per row; the tile is tiny (``k*H*W`` per sample) and stays in cache.
+
+    Args:
+        x (Tensor[N, C, H, W]): activations.
+        mask (Tensor[N or 1, 1, H, W]): scaled keep mask.
+
+    Returns:
+        Tensor[N, C, H, W]: ``x * mask``.
+    """
+    n, c, h, w = x.shape
+    plane = h * w
+    if mask.shape[1] != 1 or plane >= _MIN_INNER or not x.is_contiguous():
+        return x * mask
+    k = _tile_factor(c, plane)
+    if k == 1:
+        return x * mask
+    tile = mask.reshape(mask.shape[0], 1, plane).repeat(1, 1, k)
+    return (x.view(n, c // k, k * plane) * tile).view(n, c, h, w)
 
 
 def _is_dense(x: torch.Tensor) -> bool:

@@ -107,6 +107,22 @@ def test_mask_shapes_and_sharing(kwargs: dict, shape: tuple[int, ...]) -> None:
     assert torch.equal(y == 0, (mask == 0).expand_as(x))
 
 
+# Shared masks are multiplied through a tiled view (long inner loop); these shapes cover
+# prime and odd channel counts, 1x1 and large maps, batchwise, and maps too big to tile.
+@pytest.mark.parametrize("shape", [(3, 2048, 7, 7), (2, 7, 7, 7), (2, 6, 14, 14), (2, 5, 1, 1),
+                                   (2, 3, 50, 50), (1, 12, 3, 9)])
+@pytest.mark.parametrize("batchwise", [False, True])
+def test_shared_mask_output_equals_masked_input(shape: tuple[int, ...], batchwise: bool) -> None:
+    x = torch.randn(shape)
+    y, mask = drop_block(x, 0.3, 3, per_channel=False, batchwise=batchwise,
+                         generator=torch.Generator().manual_seed(3), return_mask=True)
+    kept = mask.sum()
+    scale = mask.numel() / kept if kept > 0 else 0.0  # all dropped gives zeros
+    assert y.shape == x.shape and y.is_contiguous()
+    assert torch.allclose(y, x * mask * scale, rtol=1e-6, atol=1e-6)
+    assert torch.equal(y == 0, (mask == 0).expand_as(x) | (x == 0))
+
+
 def test_module_equals_function_and_is_identity_in_eval() -> None:
     x = torch.randn(4, 8, 14, 14)
     module = DropBlock2d(0.2, 5, seeding="valid", per_channel=False)
