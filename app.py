@@ -17,10 +17,22 @@ st.set_page_config(
     layout="wide",
 )
 
+# The default page is served at "/" whatever its url_path, so "/playground" would be
+# "Page not found"; a hidden alias forwards it (settings in the URL included) to "/".
+# Its url_path must differ from the alias's, which is why it is "home".
+PLAYGROUND = st.Page("pages/playground.py", title="Playground", icon=":material/tune:",
+                     url_path="home", default=True)
+
+
+def _to_playground() -> None:
+    params = {key: st.query_params.get_all(key) for key in st.query_params}
+    st.switch_page(PLAYGROUND, query_params=params)
+
+
 # URL paths equal the file names: see pages.ui.layout._leave_legacy_page_mode.
 PAGES = [
-    st.Page("pages/playground.py", title="Playground", icon=":material/tune:",
-            url_path="playground", default=True),
+    PLAYGROUND,
+    st.Page(_to_playground, title="Playground", url_path="playground", visibility="hidden"),
     st.Page("pages/compare.py", title="Compare", icon=":material/grid_view:",
             url_path="compare"),
     st.Page("pages/uncertainty.py", title="Uncertainty", icon=":material/casino:",

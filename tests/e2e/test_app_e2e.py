@@ -177,3 +177,18 @@ def test_bad_link_values_are_reported(page: object, streamlit_server: str) -> No
     assert all(p in text for p in ("keep=nan", "block=999", "method=Nope", "seed=-5"))
     assert "keep_prob 0.9 · block 7" in status_text(page)
     shot(page, "bad_link")
+
+
+def test_playground_path_forwards_to_the_default_page(page: object, streamlit_server: str) -> None:
+    # The first visit puts the server in navigation mode; from then on Streamlit serves the
+    # default page only at "/", so "/playground" needs the app's alias.
+    open_page(page, streamlit_server)
+    page.goto(f"{streamlit_server}/playground?seed=3&stages=layer1&stages=layer4")  # type: ignore[attr-defined]
+    page.get_by_text("Everything (JSON)").wait_for(timeout=300_000)  # type: ignore[attr-defined]
+    wait_settled(page)
+    assert_no_exception(page)
+    assert "Page not found" not in page.inner_text("body")  # type: ignore[attr-defined]
+    url = page.url  # type: ignore[attr-defined]
+    assert url.startswith(f"{streamlit_server}/?"), url
+    assert all(p in url for p in ("seed=3", "stages=layer1", "stages=layer4")), url
+    assert "seed 3" in status_text(page)
