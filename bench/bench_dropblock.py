@@ -176,6 +176,23 @@ def _print_speed(rows: list[dict[str, object]]) -> None:
             print(f"  per process, {key}: {values}")
 
 
+def targets(rows: list[dict[str, object]]) -> dict[str, bool]:
+    """The issue's speed targets, judged on the medians of this run."""
+    at = {tuple(r["shape"]): r for r in rows}  # type: ignore[arg-type]
+    out: dict[str, bool] = {}
+    key = (32, 1024, 14, 14)
+    if key in at:
+        r = at[key]
+        out["per-channel >= 10x faster than torchvision at 14x14 "
+            f"({r['torchvision_over_dropcore']}x)"] = r["torchvision_over_dropcore"] >= 10
+        ratio = r["x_bound"]["dropcore per-channel"]
+        out[f"per-channel within 3x of x * mask at 14x14 ({ratio}x)"] = ratio <= 3
+    shared = [r["timm_coupled_over_dropcore_shared"] for r in rows]
+    out[f"shared no slower than timm coupled at every shape ({shared})"] = all(
+        v >= 1 for v in shared)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -193,8 +210,12 @@ def main() -> None:
     spd = speed(device, min_run_time=0.05 if args.quick else 0.2,
                 processes=2 if args.quick else args.processes)
     _print_speed(spd)
+    goals = targets(spd)
+    print()
+    for text, met in goals.items():
+        print(f"  target: {text} -> {'met' if met else 'NOT met'}")
     path = write_json(f"dropblock_{device.type}", {
-        "environment": environment(device), "accuracy": acc, "speed": spd,
+        "environment": environment(device), "accuracy": acc, "speed": spd, "targets": goals,
         "malloc": "glibc default" if args.default_malloc else PINNED_MALLOC})
     print(f"\nwrote {path}")
 
