@@ -119,7 +119,7 @@ trail.plotly_chart(
     config=CHART_CONFIG, key="trail",
 )
 controls.button("Clear the trail", icon=":material/delete:", on_click=history.clear)
-controls.caption(f"{len(history)} runs in this browser tab.")
+controls.caption(f"{len(history)} run{'s' if len(history) != 1 else ''} in this browser tab.")
 
 per_draw = [
     {"draw": i, "top1": loaded.categories[int(row.argmax())],

@@ -182,6 +182,15 @@ def test_line_chart_measurements_share_the_series_legend() -> None:
     assert tuple(fig.layout.yaxis.range) == (0, 0.2)
 
 
+def test_a_lone_trace_with_a_legend_gets_a_legend_band_under_the_title() -> None:
+    titled = {"x_title": "keep_prob", "y_title": "flip rate", "title": "Trail"}
+    lone = lines([0.9], {}, points={"measured": ([0.9], [0.5])}, **titled)
+    plain = lines([0.9], {"target": [0.1]}, **titled)
+    assert lone.data[0].showlegend is True and plain.data[0].showlegend is None
+    # One band of legend (22 px) between title and plot only where a legend is drawn.
+    assert lone.layout.margin.t == plain.layout.margin.t + 22
+
+
 def test_bar_labels_only_when_readable_and_heatmap_orientation() -> None:
     few = bars(["a", "b"], {"baseline": [1, 2]})
     many = bars([str(i) for i in range(20)], {"target": list(range(20))})

@@ -41,8 +41,10 @@ CHART_CONFIG: dict[str, object] = {
 
 def _layout(fig: go.Figure, title: str | None, x_title: str, y_title: str, height: int) -> None:
     # Title on top, then the legend in one band between it and the plot, never overlapping.
-    legend_rows = 1 + sum(1 for t in fig.data if t.showlegend is not False) // 4
-    top = (34 if title else 8) + (22 * legend_rows if len(fig.data) > 1 else 0)
+    entries = sum(1 for t in fig.data if t.showlegend is not False)
+    # Plotly draws a legend for two or more traces, or for one that asks for it explicitly.
+    legend = len(fig.data) > 1 or any(t.showlegend is True for t in fig.data)
+    top = (34 if title else 8) + (22 * (1 + entries // 4) if legend else 0)
     fig.update_layout(
         title={"text": title, "y": 1.0, "yanchor": "top", "pad": {"t": 8}, "x": 0,
                "xanchor": "left"} if title else None,
