@@ -284,7 +284,7 @@ def test_uncertainty_extremes_and_trail() -> None:
     assert metric(at, "top-1 flip rate") == "0%"
     assert "2 runs" in texts(at.caption)
     at.button[0].click().run()
-    assert "1 runs" in texts(at.caption)
+    assert "1 run in" in texts(at.caption)
 
 
 def test_uncertainty_bad_link_draws() -> None:
