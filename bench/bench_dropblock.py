@@ -129,6 +129,7 @@ def _speed_row(shape: tuple[int, ...], times: dict[str, float],
         "timm_coupled_over_dropcore_shared": round(
             times["timm coupled"] / times["dropcore shared"], 2),
         "per_process": spread,
+        "per_process_ms": {k: [round(r[k] * 1e3, 3) for r in runs] for k in runs[0]},
     }
 
 
