@@ -285,9 +285,8 @@ def _broadcast_mul(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """
     n, c, h, w = x.shape
     plane = h * w
-    if mask.shape[1] != 1 or plane >= _MIN_INNER or not x.is_contiguous():
-        return x * mask
-    k = _tile_factor(c, plane)
+    tileable = mask.shape[1] == 1 and plane < _MIN_INNER and x.is_contiguous()
+    k = _tile_factor(c, plane) if tileable else 1
     if k == 1:
         return x * mask
     tile = mask.reshape(mask.shape[0], 1, plane).repeat(1, 1, k)
