@@ -74,15 +74,14 @@ SPEED_SHAPES = [(32, 256, 56, 56), (32, 1024, 14, 14), (32, 2048, 7, 7)]
 
 # glibc adapts its heap-trim and mmap thresholds to the history of frees, so after some
 # sequences of peers every call of a candidate gives its multi-MB output back to the kernel
-# and page-faults it in again (1-5k faults per call measured with getrusage; it hit
-# dropcore, F.dropout2d and the shared mask, not the x * mask bound). Fixed thresholds
+# and page-faults it in again (up to a few thousand faults per call, measured with
+# getrusage; it hit dropcore and F.dropout, the x * mask bound 0-160). Fixed thresholds
 # (what a tuned training host, or jemalloc/tcmalloc, gives) time the kernels instead;
 # ``--default-malloc`` times glibc's defaults.
 PINNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 
 
-def speed(device: torch.device, min_run_time: float, processes: int,
-          shapes: list[tuple[int, int, int, int]] = SPEED_SHAPES) -> list[dict[str, object]]:
+def speed(device: torch.device, min_run_time: float, processes: int) -> list[dict[str, object]]:
     """Median time per call, block 7, p 0.1, float32, over ``processes`` fresh processes.
 
     On a small CPU VM a process's heap layout decides whether multi-MB outputs are reused
@@ -93,8 +92,8 @@ def speed(device: torch.device, min_run_time: float, processes: int,
     """
     ctx = multiprocessing.get_context("spawn")
     rows = []
-    # The workers read glibc's tunables from the environment at start-up.
-    for shape in shapes:
+    # The workers read glibc's tunables (PINNED_MALLOC) from the environment at start-up.
+    for shape in SPEED_SHAPES:
         with ctx.Pool(1, maxtasksperchild=1) as pool:  # a fresh interpreter per run
             runs = [pool.apply(_time_candidates, (shape, str(device), 0.1, 7, min_run_time))
                     for _ in range(processes)]
