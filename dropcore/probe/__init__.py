@@ -23,6 +23,7 @@ from .analysis import (
     probabilities,
     topk_with_delta,
 )
+from .cache import CacheStats, Lookup, ProbeCache, ProbeKey, cached_probe, shared_cache
 from .engine import CHUNK_SIZES, draw_seed, probe
 from .gradcam import grad_cam, normalize_maps
 from .limiter import set_concurrency
@@ -35,11 +36,16 @@ __all__ = [
     "METHODS",
     "STAGES",
     "WHERE",
+    "CacheStats",
     "DropRow",
+    "Lookup",
+    "ProbeCache",
+    "ProbeKey",
     "ProbeResult",
     "ProbeSettings",
     "SiteRecord",
     "TopKEntry",
+    "cached_probe",
     "draw_seed",
     "drop_table",
     "entropy",
@@ -50,6 +56,7 @@ __all__ = [
     "probabilities",
     "probe",
     "set_concurrency",
+    "shared_cache",
     "site_names",
     "topk_with_delta",
 ]

@@ -1,0 +1,346 @@
+"""A bounded, process-wide cache of probe results, shared by every session of a server.
+
+A probe is deterministic: the same model, image, settings, seed, samples, target and record
+set give bit-identical results. When a teacher says "click the Paper setting preset", thirty
+students ask for the same pass within a second; this cache turns that into one pass.
+
+* **Shared**: one :class:`ProbeCache` per process (:func:`shared_cache`), keyed by
+  :class:`ProbeKey`; least recently used entries are evicted past a byte budget.
+* **Single-flight**: concurrent identical requests compute once; the others wait for that
+  result. If the computing caller fails or is interrupted (a newer interaction of its
+  session), the waiters do not inherit its exception: one of them computes instead.
+* **Immutable**: callers never get the stored tensors. Every lookup returns its own copy,
+  made of inference tensors, so an in-place write raises (``RuntimeError``); the paths
+  torch does not guard (``.numpy()``, ``.detach()``, ``.data``) only reach that copy.
+  Nothing a page does can change what another session is served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, fields, replace
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .engine import probe
+from .result import ProbeResult, SiteRecord
+from .settings import ProbeSettings
+
+__all__ = [
+    "CacheStats",
+    "Lookup",
+    "ProbeCache",
+    "ProbeKey",
+    "cached_probe",
+    "probe_key",
+    "result_nbytes",
+    "shared_cache",
+]
+
+Source = Literal["computed", "hit", "joined"]
+Progress = Callable[[int, int], None]
+_DEFAULT_MB = 256
+_DEFAULT_ENTRIES = 1024
+# How often a waiting caller runs its ``poll`` (a page's way to notice it was superseded).
+_POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class ProbeKey:
+    """Everything that decides a probe's result.
+
+    Attributes:
+        model: identity of the model object and the versions of its tensors (an in-place
+            change of any weight or buffer gives a new key).
+        image: hash of the input tensor's shape, dtype and bytes.
+        settings: the probe settings (frozen, hashable).
+        seed: seed of the draws.
+        samples: number of draws.
+        target: class every CAM explains (None: the baseline's top-1).
+        record: which sites keep masks and activations (``True``: all, a frozenset of names).
+    """
+
+    model: tuple[str, int]
+    image: str
+    settings: ProbeSettings
+    seed: int
+    samples: int
+    target: int | None
+    record: bool | frozenset[str]
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A result and how it was obtained: computed here, a cache hit, or joined in flight."""
+
+    result: ProbeResult
+    source: Source
+
+    @property
+    def shared(self) -> bool:
+        """True when this caller did not run the pass itself."""
+        return self.source != "computed"
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """Counters since the cache was made (or cleared), and what it holds now."""
+
+    hits: int
+    joined: int
+    computed: int
+    evictions: int
+    entries: int
+    bytes: int
+    max_bytes: int
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of lookups served without a pass of their own (0 when none yet)."""
+        total = self.hits + self.joined + self.computed
+        return (self.hits + self.joined) / total if total else 0.0
+
+
+_model_tokens: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
+_token_lock = threading.Lock()
+
+
+def _model_identity(model: nn.Module) -> tuple[str, int]:
+    # id() can be reused by a later model; a token held weakly by the object cannot.
+    with _token_lock:
+        token = _model_tokens.get(model)
+        if token is None:
+            token = _model_tokens[model] = uuid.uuid4().hex
+    # Every in-place write (an optimizer step, load_state_dict) bumps a tensor's version.
+    version = sum(t._version for t in model.parameters()) + sum(
+        t._version for t in model.buffers())
+    return token, version
+
+
+def _image_hash(x: torch.Tensor) -> str:
+    data = x.detach().cpu().contiguous()
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{tuple(data.shape)}|{data.dtype}".encode())
+    digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    return digest.hexdigest()
+
+
+def probe_key(
+    model: nn.Module,
+    x: torch.Tensor,
+    settings: ProbeSettings,
+    *,
+    seed: int = 0,
+    samples: int = 1,
+    target: int | None = None,
+    record: bool | Collection[str] = True,
+) -> ProbeKey:
+    """The cache key of ``probe(model, x, settings, ...)`` with these arguments."""
+    if not isinstance(record, bool):
+        record = frozenset(record)
+    return ProbeKey(
+        model=_model_identity(model), image=_image_hash(x), settings=settings,
+        seed=seed, samples=samples, target=target, record=record,
+    )
+
+
+def _tensors(result: ProbeResult) -> list[torch.Tensor]:
+    found = [getattr(result, f.name) for f in fields(result)]
+    for site in result.sites:
+        found += [getattr(site, f.name) for f in fields(site)]
+    return [t for t in found if isinstance(t, torch.Tensor)]
+
+
+def result_nbytes(result: ProbeResult) -> int:
+    """Bytes of the tensor storage ``result`` holds (a storage shared by views counts once)."""
+    storages = {}
+    for t in _tensors(result):
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+    return sum(storages.values())
+
+
+def _copy_tensor(t: torch.Tensor | None) -> torch.Tensor | None:
+    if t is None:
+        return None
+    with torch.inference_mode():
+        return t.clone()
+
+
+def _copy_site(site: SiteRecord) -> SiteRecord:
+    return replace(site, keep_mask=_copy_tensor(site.keep_mask),
+                   before=_copy_tensor(site.before), after=_copy_tensor(site.after))
+
+
+def _copy(result: ProbeResult) -> ProbeResult:
+    """A deep copy made of inference tensors (in-place writes to them raise)."""
+    return replace(
+        result,
+        baseline_logits=_copy_tensor(result.baseline_logits),
+        logits=_copy_tensor(result.logits),
+        cam_baseline=_copy_tensor(result.cam_baseline),
+        cams=_copy_tensor(result.cams),
+        sites=tuple(_copy_site(s) for s in result.sites),
+    )
+
+
+class _Flight:
+    """A pass in progress: waiters block on ``done``; ``result`` stays None if it failed."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: ProbeResult | None = None
+
+
+class ProbeCache:
+    """Least-recently-used probe results within a byte budget, with single-flight.
+
+    Args:
+        max_bytes: budget for the stored tensors (:func:`result_nbytes`); a result larger
+            than the whole budget is returned but not stored. 0 stores nothing (every
+            lookup computes, identical concurrent ones still once).
+        max_entries: at most this many results, whatever their size.
+    """
+
+    def __init__(self, max_bytes: int, max_entries: int = _DEFAULT_ENTRIES) -> None:
+        if max_bytes < 0 or max_entries < 0:
+            raise ValueError(f"max_bytes and max_entries must be >= 0, got "
+                             f"{max_bytes}, {max_entries}")
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[ProbeKey, tuple[ProbeResult, int]] = OrderedDict()
+        self._flights: dict[ProbeKey, _Flight] = {}
+        self._bytes = 0
+        self._counts = {"hits": 0, "joined": 0, "computed": 0, "evictions": 0}
+
+    def get_or_compute(
+        self,
+        key: ProbeKey,
+        compute: Callable[[], ProbeResult],
+        *,
+        poll: Callable[[], None] | None = None,
+    ) -> Lookup:
+        """The result for ``key``: stored, joined in flight, or ``compute()``-d here.
+
+        ``poll`` runs every 0.1 s while this caller waits for another's pass; raise in it
+        to stop waiting. An exception from ``compute`` reaches this caller only; callers
+        waiting for it retry (one of them computes).
+        """
+        while True:
+            with self._lock:
+                stored = self._entries.get(key)
+                if stored is not None:
+                    self._entries.move_to_end(key)
+                    self._counts["hits"] += 1
+                    return Lookup(_copy(stored[0]), "hit")
+                flight = self._flights.get(key)
+                leader = flight is None
+                if leader:
+                    flight = self._flights[key] = _Flight()
+            if leader:
+                return self._lead(key, flight, compute)
+            while not flight.done.wait(_POLL_S):
+                if poll is not None:
+                    poll()
+            if flight.result is not None:
+                with self._lock:
+                    self._counts["joined"] += 1
+                return Lookup(_copy(flight.result), "joined")
+            # The pass we waited for failed: go round again (stored, in flight, or ours).
+
+    def _lead(self, key: ProbeKey, flight: _Flight, compute: Callable[[], ProbeResult]) -> Lookup:
+        try:
+            result = compute()
+            private = _copy(result)  # the caller may write into `result`; keep our own
+        except BaseException:
+            # BaseException too: Streamlit stops a superseded run with one.
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()
+            raise
+        with self._lock:
+            self._store(key, private)
+            del self._flights[key]
+            self._counts["computed"] += 1
+        flight.result = private
+        flight.done.set()
+        return Lookup(result, "computed")
+
+    def _store(self, key: ProbeKey, result: ProbeResult) -> None:
+        size = result_nbytes(result)
+        if size > self.max_bytes or self.max_entries == 0:
+            return
+        self._entries[key] = (result, size)
+        self._bytes += size
+        while self._bytes > self.max_bytes or len(self._entries) > self.max_entries:
+            _, (_, freed) = self._entries.popitem(last=False)
+            self._bytes -= freed
+            self._counts["evictions"] += 1
+
+    def stats(self) -> CacheStats:
+        """Counters and current size."""
+        with self._lock:
+            return CacheStats(**self._counts, entries=len(self._entries), bytes=self._bytes,
+                              max_bytes=self.max_bytes)
+
+    def clear(self) -> None:
+        """Drop every stored result and reset the counters (passes in flight finish)."""
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+            self._counts = dict.fromkeys(self._counts, 0)
+
+
+_shared: ProbeCache | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_cache() -> ProbeCache:
+    """The process-wide cache; its budget is env ``DROPLAB_PROBE_CACHE_MB`` (default 256)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            mb = float(os.environ.get("DROPLAB_PROBE_CACHE_MB", _DEFAULT_MB))
+            _shared = ProbeCache(max_bytes=int(mb * 2**20))
+        return _shared
+
+
+def cached_probe(
+    model: nn.Module,
+    x: torch.Tensor,
+    settings: ProbeSettings,
+    *,
+    seed: int = 0,
+    samples: int = 1,
+    target: int | None = None,
+    record: bool | Collection[str] = True,
+    progress: Progress | None = None,
+    poll: Callable[[], None] | None = None,
+    cache: ProbeCache | None = None,
+) -> Lookup:
+    """:func:`~.engine.probe` through ``cache`` (default: :func:`shared_cache`).
+
+    ``progress`` is called only if this caller runs the pass; ``poll`` while it waits for
+    an identical pass of another caller. Arguments are validated by ``probe`` itself.
+    """
+    if not isinstance(settings, ProbeSettings) or not isinstance(x, torch.Tensor):
+        # Unhashable or unkeyable: let probe() raise its own clear ValueError.
+        return Lookup(probe(model, x, settings, seed=seed, samples=samples, target=target,
+                            progress=progress, record=record), "computed")
+    key = probe_key(model, x, settings, seed=seed, samples=samples, target=target,
+                    record=record)
+    return (cache if cache is not None else shared_cache()).get_or_compute(
+        key,
+        lambda: probe(model, x, settings, seed=seed, samples=samples, target=target,
+                      progress=progress, record=record),
+        poll=poll,
+    )
