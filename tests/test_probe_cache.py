@@ -12,7 +12,7 @@ from torch import nn
 
 import models
 from dropcore.probe import ProbeCache, ProbeResult, ProbeSettings, cached_probe, probe
-from dropcore.probe.cache import probe_key, result_nbytes
+from dropcore.probe.cache import SharedCache, probe_key, result_nbytes
 
 SETTINGS = ProbeSettings(block_size=3, stages=("layer3",))
 
@@ -78,29 +78,27 @@ def test_other_image_or_changed_weights_are_a_new_key(net, x) -> None:
 
 
 def test_identical_concurrent_requests_compute_once() -> None:
-    cache = ProbeCache(max_bytes=2**20)
-    key = probe_key(nn.Linear(1, 1), torch.zeros(1), SETTINGS)
+    cache: SharedCache[str, bytes] = SharedCache(2**20, sizeof=len)
     follower_waiting = threading.Event()
     calls: list[int] = []
-    result = ProbeResult(SETTINGS, 0, 1, 0, torch.zeros(3), torch.zeros(1, 3), (),
-                         torch.zeros(2, 2), torch.zeros(1, 2, 2), 0.0)
 
-    def compute() -> ProbeResult:
+    def compute() -> bytes:
         calls.append(1)
         assert follower_waiting.wait(10), "the followers never waited"
-        return result
+        return b"picture"
 
-    lookups: list[object] = []
-    threads = [threading.Thread(target=lambda: lookups.append(
-        cache.get_or_compute(key, compute, poll=follower_waiting.set))) for _ in range(4)]
+    got: list[tuple[bytes, str]] = []
+    threads = [threading.Thread(target=lambda: got.append(
+        cache.get_or_compute("key", compute, poll=follower_waiting.set))) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(20)
     assert len(calls) == 1
-    assert sorted(lk.source for lk in lookups) == ["computed", "joined", "joined", "joined"]
+    assert sorted(got) == [(b"picture", s) for s in ("computed", "joined", "joined", "joined")]
     stats = cache.stats()
-    assert (stats.computed, stats.joined) == (1, 3)
+    assert (stats.computed, stats.joined, stats.bytes) == (1, 3, len(b"picture"))
+    assert cache.get_or_compute("key", compute) == (b"picture", "hit")
 
 
 def test_two_sessions_same_setting_one_pass(net, x) -> None:
@@ -118,7 +116,7 @@ def test_two_sessions_same_setting_one_pass(net, x) -> None:
 
     first = threading.Thread(target=session, args=("a",), kwargs={"progress": leader_progress})
     first.start()
-    while not cache._flights:  # the first session's pass has started
+    while not cache.in_flight():  # the first session's pass has started
         threading.Event().wait(0.01)
     second = threading.Thread(target=session, args=("b",),
                               kwargs={"poll": follower_waiting.set})
@@ -148,7 +146,7 @@ def test_a_failed_or_interrupted_pass_is_not_handed_to_the_waiters(net, x) -> No
 
     first = threading.Thread(target=leader)
     first.start()
-    while not cache._flights:
+    while not cache.in_flight():
         threading.Event().wait(0.01)
     second = threading.Thread(target=lambda: out.setdefault("b", cached_probe(
         net, x, SETTINGS, seed=5, cache=cache, poll=follower_waiting.set)))
@@ -157,7 +155,7 @@ def test_a_failed_or_interrupted_pass_is_not_handed_to_the_waiters(net, x) -> No
     second.join(60)
     assert out["b"].source == "computed"  # the waiter ran the pass itself
     assert_equal(out["b"].result, probe(net, x, SETTINGS, seed=5))
-    assert cache.stats().computed == 1 and not cache._flights
+    assert cache.stats().computed == 1 and not cache.in_flight()
 
 
 def test_results_cannot_be_changed_in_place(net, x) -> None:
@@ -203,4 +201,4 @@ def test_bad_arguments_are_probes_own_errors(net, x) -> None:
         cached_probe(net, x, "drop_block", cache=cache)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="seed"):
         cached_probe(net, x, SETTINGS, seed=-1, cache=cache)
-    assert not cache._flights and cache.stats().entries == 0
+    assert not cache.in_flight() and cache.stats().entries == 0

@@ -23,7 +23,15 @@ from .analysis import (
     probabilities,
     topk_with_delta,
 )
-from .cache import CacheStats, Lookup, ProbeCache, ProbeKey, cached_probe, shared_cache
+from .cache import (
+    CacheStats,
+    Lookup,
+    ProbeCache,
+    ProbeKey,
+    SharedCache,
+    cached_probe,
+    shared_cache,
+)
 from .engine import CHUNK_SIZES, draw_seed, probe
 from .gradcam import grad_cam, normalize_maps
 from .limiter import set_concurrency
@@ -43,6 +51,7 @@ __all__ = [
     "ProbeKey",
     "ProbeResult",
     "ProbeSettings",
+    "SharedCache",
     "SiteRecord",
     "TopKEntry",
     "cached_probe",

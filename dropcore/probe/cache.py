@@ -5,7 +5,8 @@ set give bit-identical results. When a teacher says "click the Paper setting pre
 students ask for the same pass within a second; this cache turns that into one pass.
 
 * **Shared**: one :class:`ProbeCache` per process (:func:`shared_cache`), keyed by
-  :class:`ProbeKey`; least recently used entries are evicted past a byte budget.
+  :class:`ProbeKey`; least recently used entries are evicted past a byte budget. The
+  mechanism, :class:`SharedCache`, also serves other pure work (e.g. encoded pictures).
 * **Single-flight**: concurrent identical requests compute once; the others wait for that
   result. If the computing caller fails or is interrupted (a newer interaction of its
   session), the waiters do not inherit its exception: one of them computes instead.
@@ -25,7 +26,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, fields, replace
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 import torch
 from torch import nn
@@ -39,6 +40,7 @@ __all__ = [
     "Lookup",
     "ProbeCache",
     "ProbeKey",
+    "SharedCache",
     "cached_probe",
     "probe_key",
     "result_nbytes",
@@ -47,6 +49,8 @@ __all__ = [
 
 Source = Literal["computed", "hit", "joined"]
 Progress = Callable[[int, int], None]
+K = TypeVar("K")
+V = TypeVar("V")
 _DEFAULT_MB = 256
 _DEFAULT_ENTRIES = 1024
 # How often a waiting caller runs its ``poll`` (a page's way to notice it was superseded).
@@ -79,10 +83,12 @@ class ProbeKey:
 
 @dataclass(frozen=True)
 class Lookup:
-    """A result and how it was obtained: computed here, a cache hit, or joined in flight."""
+    """A result, how it was obtained (computed here, a cache hit, joined in flight) and its
+    key (None when the arguments could not be keyed; ``probe`` then raised or ran)."""
 
     result: ProbeResult
     source: Source
+    key: ProbeKey | None
 
     @property
     def shared(self) -> bool:
@@ -192,48 +198,61 @@ def _copy(result: ProbeResult) -> ProbeResult:
     )
 
 
-class _Flight:
-    """A pass in progress: waiters block on ``done``; ``result`` stays None if it failed."""
+class _Flight(Generic[V]):
+    """A computation in progress: waiters block on ``done``; ``value`` stays None if it failed."""
 
     def __init__(self) -> None:
         self.done = threading.Event()
-        self.result: ProbeResult | None = None
+        self.value: V | None = None
 
 
-class ProbeCache:
-    """Least-recently-used probe results within a byte budget, with single-flight.
+class SharedCache(Generic[K, V]):
+    """Least-recently-used values within a byte budget, with single-flight.
 
     Args:
-        max_bytes: budget for the stored tensors (:func:`result_nbytes`); a result larger
-            than the whole budget is returned but not stored. 0 stores nothing (every
-            lookup computes, identical concurrent ones still once).
-        max_entries: at most this many results, whatever their size.
+        max_bytes: budget for the stored values, as ``sizeof`` measures them; a value larger
+            than the whole budget is returned but not stored. 0 stores nothing (identical
+            concurrent requests still compute once).
+        max_entries: at most this many values, whatever their size.
+        sizeof: bytes a value holds.
+        copy: what a caller gets instead of the stored value (identity for immutable
+            values such as ``bytes``); the computing caller's own value is stored through
+            it too, so nothing a caller holds is the stored object.
     """
 
-    def __init__(self, max_bytes: int, max_entries: int = _DEFAULT_ENTRIES) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        *,
+        sizeof: Callable[[V], int],
+        copy: Callable[[V], V] = lambda v: v,
+        max_entries: int = _DEFAULT_ENTRIES,
+    ) -> None:
         if max_bytes < 0 or max_entries < 0:
             raise ValueError(f"max_bytes and max_entries must be >= 0, got "
                              f"{max_bytes}, {max_entries}")
         self.max_bytes = max_bytes
         self.max_entries = max_entries
+        self._sizeof = sizeof
+        self._copy = copy
         self._lock = threading.Lock()
-        self._entries: OrderedDict[ProbeKey, tuple[ProbeResult, int]] = OrderedDict()
-        self._flights: dict[ProbeKey, _Flight] = {}
+        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._flights: dict[K, _Flight[V]] = {}
         self._bytes = 0
         self._counts = {"hits": 0, "joined": 0, "computed": 0, "evictions": 0}
 
     def get_or_compute(
         self,
-        key: ProbeKey,
-        compute: Callable[[], ProbeResult],
+        key: K,
+        compute: Callable[[], V],
         *,
         poll: Callable[[], None] | None = None,
-    ) -> Lookup:
-        """The result for ``key``: stored, joined in flight, or ``compute()``-d here.
+    ) -> tuple[V, Source]:
+        """The value for ``key`` and how it was obtained: stored, joined, or computed here.
 
-        ``poll`` runs every 0.1 s while this caller waits for another's pass; raise in it
-        to stop waiting. An exception from ``compute`` reaches this caller only; callers
-        waiting for it retry (one of them computes).
+        ``poll`` runs every 0.1 s while this caller waits for another's computation; raise
+        in it to stop waiting. An exception from ``compute`` reaches this caller only;
+        callers waiting for it retry (one of them computes).
         """
         while True:
             with self._lock:
@@ -241,26 +260,26 @@ class ProbeCache:
                 if stored is not None:
                     self._entries.move_to_end(key)
                     self._counts["hits"] += 1
-                    return Lookup(_copy(stored[0]), "hit")
+                    return self._copy(stored[0]), "hit"
                 flight = self._flights.get(key)
                 leader = flight is None
                 if leader:
                     flight = self._flights[key] = _Flight()
             if leader:
-                return self._lead(key, flight, compute)
+                return self._lead(key, flight, compute), "computed"
             while not flight.done.wait(_POLL_S):
                 if poll is not None:
                     poll()
-            if flight.result is not None:
+            if flight.value is not None:
                 with self._lock:
                     self._counts["joined"] += 1
-                return Lookup(_copy(flight.result), "joined")
-            # The pass we waited for failed: go round again (stored, in flight, or ours).
+                return self._copy(flight.value), "joined"
+            # The computation we waited for failed: go round (stored, in flight, or ours).
 
-    def _lead(self, key: ProbeKey, flight: _Flight, compute: Callable[[], ProbeResult]) -> Lookup:
+    def _lead(self, key: K, flight: _Flight[V], compute: Callable[[], V]) -> V:
         try:
-            result = compute()
-            private = _copy(result)  # the caller may write into `result`; keep our own
+            value = compute()
+            private = self._copy(value)  # the caller may write into `value`; keep our own
         except BaseException:
             # BaseException too: Streamlit stops a superseded run with one.
             with self._lock:
@@ -271,20 +290,25 @@ class ProbeCache:
             self._store(key, private)
             del self._flights[key]
             self._counts["computed"] += 1
-        flight.result = private
+        flight.value = private
         flight.done.set()
-        return Lookup(result, "computed")
+        return value
 
-    def _store(self, key: ProbeKey, result: ProbeResult) -> None:
-        size = result_nbytes(result)
+    def _store(self, key: K, value: V) -> None:
+        size = self._sizeof(value)
         if size > self.max_bytes or self.max_entries == 0:
             return
-        self._entries[key] = (result, size)
+        self._entries[key] = (value, size)
         self._bytes += size
         while self._bytes > self.max_bytes or len(self._entries) > self.max_entries:
             _, (_, freed) = self._entries.popitem(last=False)
             self._bytes -= freed
             self._counts["evictions"] += 1
+
+    def in_flight(self) -> int:
+        """Number of computations running now."""
+        with self._lock:
+            return len(self._flights)
 
     def stats(self) -> CacheStats:
         """Counters and current size."""
@@ -293,11 +317,31 @@ class ProbeCache:
                               max_bytes=self.max_bytes)
 
     def clear(self) -> None:
-        """Drop every stored result and reset the counters (passes in flight finish)."""
+        """Drop every stored value and reset the counters (computations in flight finish)."""
         with self._lock:
             self._entries.clear()
             self._bytes = 0
             self._counts = dict.fromkeys(self._counts, 0)
+
+
+class ProbeCache(SharedCache[ProbeKey, ProbeResult]):
+    """A :class:`SharedCache` of probe results: sized by :func:`result_nbytes`, and every
+    caller gets its own copy made of inference tensors."""
+
+    def __init__(self, max_bytes: int, max_entries: int = _DEFAULT_ENTRIES) -> None:
+        super().__init__(max_bytes, sizeof=result_nbytes, copy=_copy,
+                         max_entries=max_entries)
+
+    def lookup(
+        self,
+        key: ProbeKey,
+        compute: Callable[[], ProbeResult],
+        *,
+        poll: Callable[[], None] | None = None,
+    ) -> Lookup:
+        """:meth:`get_or_compute` as a :class:`Lookup` that carries ``key``."""
+        result, source = self.get_or_compute(key, compute, poll=poll)
+        return Lookup(result, source, key)
 
 
 _shared: ProbeCache | None = None
@@ -335,10 +379,10 @@ def cached_probe(
     if not isinstance(settings, ProbeSettings) or not isinstance(x, torch.Tensor):
         # Unhashable or unkeyable: let probe() raise its own clear ValueError.
         return Lookup(probe(model, x, settings, seed=seed, samples=samples, target=target,
-                            progress=progress, record=record), "computed")
+                            progress=progress, record=record), "computed", None)
     key = probe_key(model, x, settings, seed=seed, samples=samples, target=target,
                     record=record)
-    return (cache if cache is not None else shared_cache()).get_or_compute(
+    return (cache if cache is not None else shared_cache()).lookup(
         key,
         lambda: probe(model, x, settings, seed=seed, samples=samples, target=target,
                       progress=progress, record=record),
