@@ -8,12 +8,14 @@ function            module                      drops
 ``dropout``         ``Dropout``                 single activations (inverted or vanilla)
 ``spatial_dropout`` ``SpatialDropout``          whole channels
 ``drop_block``      ``DropBlock2d``             block_size x block_size squares
+``drop_block3d``    ``DropBlock3d``             block_size cubes of (N, C, D, H, W) maps
 ``drop_path``       ``DropPath``                a whole residual branch per sample
 ``drop_connect``    ``DropConnectConv2d/Linear`` individual weights
 ==================  ==========================  =========================================
 """
 
 from .dropblock import DropBlock2d, drop_block, drop_block_mask
+from .dropblock3d import DropBlock3d, drop_block3d
 from .dropconnect import DropConnectConv2d, DropConnectLinear, drop_connect
 from .dropout import Dropout, dropout
 from .droppath import DropPath, drop_path
@@ -26,6 +28,7 @@ __all__ = [
     "METHODS",
     "STAGES",
     "DropBlock2d",
+    "DropBlock3d",
     "DropConnectConv2d",
     "DropConnectLinear",
     "DropPath",
@@ -38,6 +41,7 @@ __all__ = [
     "block_gamma",
     "depth_rates",
     "drop_block",
+    "drop_block3d",
     "drop_block_mask",
     "drop_connect",
     "drop_path",

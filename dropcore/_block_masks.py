@@ -1,5 +1,8 @@
 """DropBlock keep masks: geometry, seed draws and the renderers that grow seeds into blocks.
 
+Everything is written per spatial axis, so 2-D (N, C, H, W) and 3-D (N, C, D, H, W) maps
+share one implementation.
+
 One random draw (``draw_seeds``) can be rendered three ways; all give the same mask for the
 same seeds, they differ only in cost:
 
@@ -10,76 +13,102 @@ same seeds, they differ only in cost:
   arithmetic rather than on memory.
 * ``paint``: storage offsets of every block cell, written by index. Follows any strides
   (channels-last) and has no table, so it serves large maps.
-* ``dense`` (``dense_keep``): a full Bernoulli field plus a separable max-pool, which draws
+* ``dense`` (``dense_keep``): a full Bernoulli field plus a separable max-pool (one
+  1-d pool per axis), which draws
   its own seeds. Better on GPUs and when blocks cover most of the map anyway.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import torch
 import torch.nn.functional as F
 
-from .gamma import block_gamma, effective_block, seed_grid
 from ._sampling import bernoulli_indices
+from .gamma import effective_block, seed_axes, seed_gamma
 
-__all__ = ["Geometry", "Seeds", "dense_keep", "draw_seeds", "dropped_counts",
-           "dropped_offsets", "table_fits"]
+__all__ = [
+    "Geometry",
+    "Seeds",
+    "dense_keep",
+    "draw_seeds",
+    "dropped_counts",
+    "dropped_offsets",
+    "table_fits",
+]
 
 # Above this expected number of block cells per seed-grid cell, painting blocks one by one
 # costs more than a dense field plus a max-pool.
 SPARSE_MAX_COVER = 0.6
-# Largest block table (cells x H*W entries) worth building: 14x14 maps with 7x7 blocks need
+# Largest block table (cells x map entries) worth building: 14x14 maps with 7x7 blocks need
 # 78k entries, 28x28 ones 0.9M. Beyond that (56x56: 12M) the table leaves the cache and
 # painting is faster (bench/bench_dropblock.py).
 _TABLE_MAX_ENTRIES = 1 << 20
 
 
-@lru_cache(maxsize=1024)
-def _gamma(p: float, block_size: int, height: int, width: int, mode: str, seeding: str) -> float:
-    # Arguments are validated by the caller; training loops and the probe repeat the same
-    # few geometries thousands of times, so the (numpy) solve runs once per geometry.
-    return block_gamma(p, block_size, height, width, gamma=mode, seeding=seeding)  # type: ignore[arg-type]
-
-
 class Geometry:
-    """Everything about one DropBlock call that does not depend on the random draw."""
+    """Everything about one DropBlock call that does not depend on the random draw.
+
+    Args:
+        shape: ``(N, C, *sizes)`` of the activations, with 2 (H, W) or 3 (D, H, W) sizes.
+        p, block_size, gamma, seeding, per_channel, batchwise: validated DropBlock options.
+    """
 
     def __init__(
-        self, shape: tuple[int, int, int, int], p: float, block_size: int, gamma: str,
-        seeding: str, per_channel: bool, batchwise: bool,
+        self,
+        shape: tuple[int, ...],
+        p: float,
+        block_size: int,
+        gamma: str,
+        seeding: str,
+        per_channel: bool,
+        batchwise: bool,
     ) -> None:
         self.p = p
         self.block_size = block_size
         self.gamma_mode = gamma
         self.seeding = seeding
-        n, c, self.height, self.width = shape
-        self.mask_shape = (1 if batchwise else n, c if per_channel else 1, self.height, self.width)
+        n, c, *sizes = shape
+        self.sizes: tuple[int, ...] = tuple(sizes)
+        self.mask_shape: tuple[int, ...] = (
+            1 if batchwise else n,
+            c if per_channel else 1,
+            *self.sizes,
+        )
         self.planes = self.mask_shape[0] * self.mask_shape[1]
-        self.bh, self.bw = effective_block(block_size, self.height, self.width)
+        self.plane_size = math.prod(self.sizes)
+        self.blocks = effective_block(block_size, *self.sizes)
 
     # Lazy: an eval-mode (identity) call validates its arguments but needs neither.
     @cached_property
     def gamma(self) -> float:
         """Seed probability for this geometry."""
-        return _gamma(self.p, self.block_size, self.height, self.width, self.gamma_mode,
-                      self.seeding)
+        return seed_gamma(self.p, self.blocks, self.sizes, self.gamma_mode, self.seeding)
 
     @cached_property
-    def grid(self) -> tuple[int, int, int, int]:
-        """``(grid_h, grid_w, row_offset, col_offset)``, see :func:`seed_grid`."""
-        return seed_grid(self.height, self.width, self.bh, self.bw, self.seeding)
+    def axes(self) -> tuple[tuple[int, int], ...]:
+        """``(grid_len, offset)`` per spatial axis, see :func:`dropcore.gamma.seed_axes`."""
+        return seed_axes(self.sizes, self.blocks, self.seeding)
+
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        """Seed-grid extent per spatial axis."""
+        return tuple(length for length, _ in self.axes)
 
     @property
     def cells(self) -> int:
         """Seed-grid cells per map."""
-        return self.grid[0] * self.grid[1]
+        return math.prod(self.grid_shape)
 
     def sparse_is_cheaper(self, device: torch.device) -> bool:
         """Whether drawing seeds one by one beats a dense field on ``device``."""
-        return device.type == "cpu" and self.gamma * self.bh * self.bw <= SPARSE_MAX_COVER
+        cover = self.gamma  # expected block cells per seed-grid cell
+        for block in self.blocks:
+            cover *= block
+        return device.type == "cpu" and cover <= SPARSE_MAX_COVER
 
 
 @dataclass(frozen=True)
@@ -88,7 +117,7 @@ class Seeds:
 
     Attributes:
         plane (Tensor[K]): int64 index of the map (``n * mask_c + c``) holding each seed.
-        cell (Tensor[K]): int64 seed-grid cell (``row * grid_w + col``) within that map.
+        cell (Tensor[K]): int64 row-major seed-grid cell within that map.
     """
 
     plane: torch.Tensor
@@ -98,30 +127,30 @@ class Seeds:
         return self.plane.numel()
 
 
-def draw_seeds(geo: Geometry, device: torch.device,
-               generator: torch.Generator | None) -> Seeds:
+def draw_seeds(geo: Geometry, device: torch.device, generator: torch.Generator | None) -> Seeds:
     """Bernoulli(``geo.gamma``) seeds over every map's seed grid, drawn sparsely."""
-    flat = bernoulli_indices(geo.planes * geo.cells, geo.gamma, device=device,
-                             generator=generator)
+    flat = bernoulli_indices(geo.planes * geo.cells, geo.gamma, device=device, generator=generator)
     plane = torch.div(flat, geo.cells, rounding_mode="floor")
     return Seeds(plane, flat - plane * geo.cells)
 
 
 def table_fits(geo: Geometry) -> bool:
     """Whether the ``table`` renderer applies (its table is small enough to stay cached)."""
-    return geo.cells * geo.height * geo.width <= _TABLE_MAX_ENTRIES
+    return geo.cells * geo.plane_size <= _TABLE_MAX_ENTRIES
 
 
 @lru_cache(maxsize=32)
 def _block_table(
-    height: int, width: int, bh: int, bw: int, grid: tuple[int, int, int, int],
-    dtype: torch.dtype, device: torch.device,
+    sizes: tuple[int, ...],
+    blocks: tuple[int, ...],
+    axes: tuple[tuple[int, int], ...],
+    dtype: torch.dtype,
+    device: torch.device,
 ) -> torch.Tensor:
-    """Tensor[cells, H * W]: row ``r * grid_w + c`` is 1 on the (clipped) block of that seed.
+    """Tensor[cells, prod(sizes)]: row ``cell`` is 1 on the (clipped) block of that seed.
 
     Read-only once built; cached because every call with this geometry shares it.
     """
-    grid_h, grid_w, off_h, off_w = grid
 
     def covers(cells: int, offset: int, extent: int, length: int) -> torch.Tensor:
         # [cells, length]: seed cell s covers index i when s + offset <= i < s + offset + extent.
@@ -129,21 +158,28 @@ def _block_table(
         idx = torch.arange(length, device=device)
         return (idx >= start) & (idx < start + extent)
 
-    rows = covers(grid_h, off_h, bh, height)
-    cols = covers(grid_w, off_w, bw, width)
-    table = rows[:, None, :, None] & cols[None, :, None, :]
-    return table.reshape(grid_h * grid_w, height * width).to(dtype)
+    table: torch.Tensor | None = None
+    for size, block, (cells, offset) in zip(sizes, blocks, axes, strict=True):
+        axis = covers(cells, offset, block, size)
+        if table is None:
+            table = axis
+        else:
+            # Outer AND with the axes so far, row-major in both cells and map entries.
+            table = (table[:, None, :, None] & axis[None, :, None, :]).flatten(2).flatten(0, 1)
+    assert table is not None  # a map has at least one axis
+    return table.to(dtype)
 
 
-def dropped_counts(geo: Geometry, seeds: Seeds, dtype: torch.dtype,
-                   device: torch.device) -> torch.Tensor:
+def dropped_counts(
+    geo: Geometry, seeds: Seeds, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
     """``table`` renderer: how many blocks cover each cell (0 = kept).
 
     Returns:
-        Tensor[planes, H * W] of ``dtype`` (a fresh, contiguous tensor the caller may
+        Tensor[planes, prod(sizes)] of ``dtype`` (a fresh, contiguous tensor the caller may
         overwrite), with ``planes = mask_N * mask_C`` in row-major mask order.
     """
-    table = _block_table(geo.height, geo.width, geo.bh, geo.bw, geo.grid, dtype, device)
+    table = _block_table(geo.sizes, geo.blocks, geo.axes, dtype, device)
     per_plane = torch.bincount(seeds.plane, minlength=geo.planes)
     # Exclusive prefix sum: where each map's seeds start; maps without seeds are empty bags,
     # which sum to zeros.
@@ -156,43 +192,60 @@ def dropped_offsets(geo: Geometry, seeds: Seeds, strides: tuple[int, ...]) -> to
     ``strides``) of every dropped cell; a cell covered by several blocks may repeat.
 
     Returns:
-        Tensor[K * bh * bw] of int64.
+        Tensor[K * prod(blocks)] of int64.
     """
     if len(seeds) == 0:
         return seeds.plane
     device = seeds.plane.device
-    mask_c, height, width = geo.mask_shape[1:]
-    grid_w, off_h, off_w = geo.grid[1:]
-    top = torch.div(seeds.cell, grid_w, rounding_mode="floor")
-    left = seeds.cell - top * grid_w
-    s_n, s_c, s_h, s_w = strides
-    # Clamping instead of masking is exact: every seed's block intersects the map, so a
-    # clamped row/column index lands on a cell that the same block covers anyway.
-    rows = top.unsqueeze(1) + torch.arange(off_h, off_h + geo.bh, device=device)
-    cols = left.unsqueeze(1) + torch.arange(off_w, off_w + geo.bw, device=device)
-    rows = rows.clamp_(0, height - 1).mul_(s_h)
-    cols = cols.clamp_(0, width - 1).mul_(s_w)
+    mask_c = geo.mask_shape[1]
+    s_n, s_c, *spatial_strides = strides
+    # Row-major cell -> per-axis seed index, last axis first.
+    rest = seeds.cell
+    coords: list[torch.Tensor] = []
+    for length, _ in reversed(geo.axes[1:]):
+        outer = torch.div(rest, length, rounding_mode="floor")
+        coords.append(rest - outer * length)
+        rest = outer
+    coords.append(rest)
+    coords.reverse()
     if mask_c == 1:
         base = seeds.plane * s_n
     else:
         sample = torch.div(seeds.plane, mask_c, rounding_mode="floor")
         base = sample * s_n + (seeds.plane - sample * mask_c) * s_c
-    row_base = rows.add_(base.unsqueeze(1))  # [K, bh]
-    return (row_base.unsqueeze(2) + cols.unsqueeze(1)).view(-1)  # [K * bh * bw]
+    offsets: torch.Tensor | None = None
+    for coord, (_, offset), block, size, stride in zip(
+        coords, geo.axes, geo.blocks, geo.sizes, spatial_strides, strict=True
+    ):
+        # Clamping instead of masking is exact: every seed's block intersects the map, so a
+        # clamped index lands on a cell that the same block covers anyway.
+        line = coord.unsqueeze(1) + torch.arange(offset, offset + block, device=device)
+        line = line.clamp_(0, size - 1).mul_(stride)  # [K, block]
+        if offsets is None:
+            offsets = line.add_(base.unsqueeze(1))
+        else:
+            offsets = offsets.flatten(1).unsqueeze(2) + line.unsqueeze(1)
+    assert offsets is not None
+    return offsets.view(-1)  # [K * prod(blocks)]
 
 
-def dense_keep(geo: Geometry, device: torch.device,
-               generator: torch.Generator | None) -> torch.Tensor:
+def dense_keep(
+    geo: Geometry, device: torch.device, generator: torch.Generator | None
+) -> torch.Tensor:
     """Bool keep mask of ``geo.mask_shape`` from a dense Bernoulli field and a max-pool."""
-    grid_h, grid_w, _, _ = geo.grid
     # float16 halves memory traffic on GPUs; CPU max-pool lacks half kernels on some builds.
     dtype = torch.float16 if device.type == "cuda" else torch.float32
-    noise = torch.rand(geo.planes, 1, grid_h, grid_w, device=device, generator=generator)
+    noise = torch.rand(geo.planes, 1, *geo.grid_shape, device=device, generator=generator)
     seeds = (noise < geo.gamma).to(dtype)
     if geo.seeding == "valid":
-        # Seed at r covers rows r..r+bh-1; padding turns that into a window ending at r.
-        seeds = F.pad(seeds, (geo.bw - 1, geo.bw - 1, geo.bh - 1, geo.bh - 1))
-    # Separable max-pool: bh + bw comparisons per cell instead of bh * bw.
-    dropped = F.max_pool2d(seeds, kernel_size=(geo.bh, 1), stride=1)
-    dropped = F.max_pool2d(dropped, kernel_size=(1, geo.bw), stride=1)
+        # Seed at r covers r..r+b-1; padding turns that into a window ending at r.
+        pads = [pad for block in reversed(geo.blocks) for pad in (block - 1, block - 1)]
+        seeds = F.pad(seeds, pads)
+    pool = F.max_pool2d if len(geo.sizes) == 2 else F.max_pool3d
+    # Separable max-pool: one 1-d pool per axis, sum(blocks) comparisons per cell instead
+    # of prod(blocks).
+    dropped = seeds
+    for axis, block in enumerate(geo.blocks):
+        kernel = tuple(block if i == axis else 1 for i in range(len(geo.blocks)))
+        dropped = pool(dropped, kernel_size=kernel, stride=1)
     return (dropped == 0).view(geo.mask_shape)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal, overload
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,6 +14,33 @@ from ._validate import check_floating, check_generator, check_probability
 __all__ = ["DropConnectConv2d", "DropConnectLinear", "drop_connect"]
 
 
+@overload
+def drop_connect(
+    weight: torch.Tensor,
+    p: float,
+    *,
+    training: bool = ...,
+    generator: torch.Generator | None = ...,
+    return_mask: Literal[False] = ...,
+) -> torch.Tensor: ...
+@overload
+def drop_connect(
+    weight: torch.Tensor,
+    p: float,
+    *,
+    training: bool = ...,
+    generator: torch.Generator | None = ...,
+    return_mask: Literal[True],
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+@overload
+def drop_connect(
+    weight: torch.Tensor,
+    p: float,
+    *,
+    training: bool = ...,
+    generator: torch.Generator | None = ...,
+    return_mask: bool,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 def drop_connect(
     weight: torch.Tensor,
     p: float,
@@ -40,8 +69,13 @@ def drop_connect(
     check_generator(generator, weight.device, "drop_connect")
     if not training or p == 0.0:
         return identity_result(weight, tuple(weight.shape), return_mask)
-    return bernoulli_masked(weight, tuple(weight.shape), p, rescale=True, generator=generator,
-                            return_mask=return_mask)
+    return bernoulli_masked(
+        weight, tuple(weight.shape), p, rescale=True, generator=generator, return_mask=return_mask
+    )
+
+
+# FX: record calls as leaf nodes (the mask is drawn from values, not traceable).
+torch.fx.wrap("drop_connect")
 
 
 class DropConnectConv2d(nn.Conv2d):
@@ -52,17 +86,24 @@ class DropConnectConv2d(nn.Conv2d):
         p: weight drop probability (keyword).
     """
 
-    def __init__(self, *args: object, p: float = 0.0, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, p: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.p = check_probability(p)
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, p: float) -> DropConnectConv2d:
         """A DropConnect conv that *shares* ``conv``'s parameters (no copy)."""
         new = cls(
-            conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
-            padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
-            bias=conv.bias is not None, padding_mode=conv.padding_mode, p=p,
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            dilation=conv.dilation,
+            groups=conv.groups,
+            bias=conv.bias is not None,
+            padding_mode=conv.padding_mode,
+            p=p,
             device="meta",
         )
         new.weight, new.bias = conv.weight, conv.bias
@@ -86,17 +127,25 @@ class DropConnectLinear(nn.Linear):
     """
 
     def __init__(
-        self, in_features: int, out_features: int, bias: bool = True, *, p: float = 0.0,
-        **kwargs: object,
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        p: float = 0.0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(in_features, out_features, bias, **kwargs)  # type: ignore[arg-type]
+        super().__init__(in_features, out_features, bias, **kwargs)
         self.p = check_probability(p)
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, p: float) -> DropConnectLinear:
         """A DropConnect linear layer that *shares* ``linear``'s parameters (no copy)."""
         new = cls(
-            linear.in_features, linear.out_features, linear.bias is not None, p=p,
+            linear.in_features,
+            linear.out_features,
+            linear.bias is not None,
+            p=p,
             device="meta",
         )
         new.weight, new.bias = linear.weight, linear.bias

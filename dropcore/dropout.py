@@ -2,15 +2,50 @@
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import torch
 from torch import nn
 
 from ._masking import bernoulli_masked, identity_result
-from ._validate import check_floating, check_generator, check_probability
+from ._validate import check_flag, check_floating, check_generator, check_probability
 
 __all__ = ["Dropout", "dropout"]
 
 
+@overload
+def dropout(
+    x: torch.Tensor,
+    p: float,
+    *,
+    inverted: bool = ...,
+    training: bool = ...,
+    generator: torch.Generator | None = ...,
+    return_mask: Literal[False] = ...,
+    inplace: bool = ...,
+) -> torch.Tensor: ...
+@overload
+def dropout(
+    x: torch.Tensor,
+    p: float,
+    *,
+    inverted: bool = ...,
+    training: bool = ...,
+    generator: torch.Generator | None = ...,
+    return_mask: Literal[True],
+    inplace: bool = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+@overload
+def dropout(
+    x: torch.Tensor,
+    p: float,
+    *,
+    inverted: bool = ...,
+    training: bool = ...,
+    generator: torch.Generator | None = ...,
+    return_mask: bool,
+    inplace: bool = ...,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 def dropout(
     x: torch.Tensor,
     p: float,
@@ -19,6 +54,7 @@ def dropout(
     training: bool = True,
     generator: torch.Generator | None = None,
     return_mask: bool = False,
+    inplace: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Zero each element independently with probability ``p``.
 
@@ -34,6 +70,7 @@ def dropout(
         training: train-time masking when True.
         generator: optional ``torch.Generator`` on ``x``'s device.
         return_mask: also return the 0/1 keep mask (same shape as x, before rescaling).
+        inplace: write the result into ``x`` (as ``nn.Dropout(inplace=True)``).
 
     Returns:
         Tensor like ``x``, or ``(y, keep_mask)``.
@@ -41,28 +78,49 @@ def dropout(
     p = check_probability(p)
     check_floating(x, "dropout")
     check_generator(generator, x.device, "dropout")
+    inplace = check_flag(inplace, "inplace")
     if not training:
-        y = x if inverted or p == 0.0 else x * (1.0 - p)
+        if inverted or p == 0.0:
+            y = x
+        else:
+            y = x.mul_(1.0 - p) if inplace else x * (1.0 - p)
         return identity_result(y, tuple(x.shape), return_mask)
     if p == 0.0:
         return identity_result(x, tuple(x.shape), return_mask)
-    return bernoulli_masked(x, tuple(x.shape), p, rescale=inverted, generator=generator,
-                            return_mask=return_mask)
+    return bernoulli_masked(
+        x,
+        tuple(x.shape),
+        p,
+        rescale=inverted,
+        generator=generator,
+        return_mask=return_mask,
+        inplace=inplace,
+    )
+
+
+# FX: record calls as leaf nodes (the mask is drawn from values, not traceable).
+torch.fx.wrap("dropout")
 
 
 class Dropout(nn.Module):
     """Module form of :func:`dropout`; stores hyperparameters only."""
 
-    def __init__(self, p: float = 0.5, *, inverted: bool = True) -> None:
+    def __init__(self, p: float = 0.5, *, inverted: bool = True, inplace: bool = False) -> None:
         super().__init__()
         self.p = check_probability(p)
         self.inverted = bool(inverted)
+        self.inplace = check_flag(inplace, "inplace")
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x (Tensor[...]) -> Tensor[...]."""
         return dropout(
-            x, self.p, inverted=self.inverted, training=self.training, generator=generator
+            x,
+            self.p,
+            inverted=self.inverted,
+            training=self.training,
+            generator=generator,
+            inplace=self.inplace,
         )
 
     def extra_repr(self) -> str:
-        return f"p={self.p}, inverted={self.inverted}"
+        return f"p={self.p}, inverted={self.inverted}, inplace={self.inplace}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, overload
 
 import torch
 from torch import nn
@@ -13,9 +13,42 @@ from ._validate import check_choice, check_floating, check_generator, check_ndim
 __all__ = ["DROP_PATH_MODES", "DropPath", "drop_path"]
 
 DropPathMode = Literal["row", "batch"]
-DROP_PATH_MODES: tuple[str, ...] = ("row", "batch")
+DROP_PATH_MODES: tuple[DropPathMode, ...] = ("row", "batch")
 
 
+@overload
+def drop_path(
+    x: torch.Tensor,
+    p: float,
+    *,
+    mode: DropPathMode = ...,
+    scale: bool = ...,
+    training: bool = ...,
+    generator: torch.Generator | None = ...,
+    return_mask: Literal[False] = ...,
+) -> torch.Tensor: ...
+@overload
+def drop_path(
+    x: torch.Tensor,
+    p: float,
+    *,
+    mode: DropPathMode = ...,
+    scale: bool = ...,
+    training: bool = ...,
+    generator: torch.Generator | None = ...,
+    return_mask: Literal[True],
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+@overload
+def drop_path(
+    x: torch.Tensor,
+    p: float,
+    *,
+    mode: DropPathMode = ...,
+    scale: bool = ...,
+    training: bool = ...,
+    generator: torch.Generator | None = ...,
+    return_mask: bool,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 def drop_path(
     x: torch.Tensor,
     p: float,
@@ -50,8 +83,13 @@ def drop_path(
     mask_shape = ((x.shape[0] if mode == "row" else 1), *([1] * (x.ndim - 1)))
     if not training or p == 0.0:
         return identity_result(x, mask_shape, return_mask)
-    return bernoulli_masked(x, mask_shape, p, rescale=scale, generator=generator,
-                            return_mask=return_mask)
+    return bernoulli_masked(
+        x, mask_shape, p, rescale=scale, generator=generator, return_mask=return_mask
+    )
+
+
+# FX: record calls as leaf nodes (the mask is drawn from values, not traceable).
+torch.fx.wrap("drop_path")
 
 
 class DropPath(nn.Module):
@@ -60,13 +98,17 @@ class DropPath(nn.Module):
     def __init__(self, p: float = 0.0, *, mode: DropPathMode = "row", scale: bool = True) -> None:
         super().__init__()
         self.p = check_probability(p)
-        self.mode = check_choice(mode, "mode", DROP_PATH_MODES)
+        self.mode: DropPathMode = check_choice(mode, "mode", DROP_PATH_MODES)
         self.scale = bool(scale)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x (Tensor[N, ...]) -> Tensor[N, ...]."""
         return drop_path(
-            x, self.p, mode=self.mode, scale=self.scale, training=self.training,
+            x,
+            self.p,
+            mode=self.mode,
+            scale=self.scale,
+            training=self.training,
             generator=generator,
         )
 

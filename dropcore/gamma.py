@@ -16,17 +16,21 @@ row ``i``. Everything here follows from that identity; nothing is estimated.
 
 A ``block_size`` larger than the map is clipped to the map per axis (``bh = min(bs, H)``,
 ``bw = min(bs, W)``), so a block never exceeds the feature map and the formulas stay finite.
+
+Everything holds per axis, so the same formulas serve 3-D maps (``depth=D``): the coverage
+count of voxel ``(d, i, j)`` is ``c_d * c_i * c_j``.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import functools
+import math
 from typing import Literal
 
 import numpy as np
 import torch
 
-from ._validate import check_block_size, check_choice, check_probability
+from ._validate import check_choice, check_positive_int, check_probability
 
 __all__ = [
     "GAMMA_MODES",
@@ -38,37 +42,35 @@ __all__ = [
     "drop_probability_map",
     "effective_block",
     "expected_drop_fraction",
-    "seed_grid",
+    "seed_axes",
+    "seed_gamma",
 ]
 
 GammaMode = Literal["exact", "paper"]
 Seeding = Literal["uniform", "valid"]
-GAMMA_MODES: tuple[str, ...] = ("exact", "paper")
-SEEDINGS: tuple[str, ...] = ("uniform", "valid")
+GAMMA_MODES: tuple[GammaMode, ...] = ("exact", "paper")
+SEEDINGS: tuple[Seeding, ...] = ("uniform", "valid")
 
 
-def _check_map(height: object, width: object) -> tuple[int, int]:
-    return check_block_size(height, "height"), check_block_size(width, "width")
+def effective_block(block_size: int, *sizes: int) -> tuple[int, ...]:
+    """Block extent per axis after clipping to the map: ``min(bs, size)`` for each size."""
+    return tuple(min(block_size, size) for size in sizes)
 
 
-def effective_block(block_size: int, height: int, width: int) -> tuple[int, int]:
-    """Block extent per axis after clipping to the map: ``(min(bs, H), min(bs, W))``."""
-    return min(block_size, height), min(block_size, width)
-
-
-def seed_grid(
-    height: int, width: int, bh: int, bw: int, seeding: str
-) -> tuple[int, int, int, int]:
-    """Seed grid geometry.
+def seed_axes(
+    sizes: tuple[int, ...], blocks: tuple[int, ...], seeding: str
+) -> tuple[tuple[int, int], ...]:
+    """Seed grid geometry, per axis.
 
     Returns:
-        ``(grid_h, grid_w, row_offset, col_offset)``: a seed at grid cell ``(r, c)`` drops
-        rows ``r + row_offset .. r + row_offset + bh - 1`` (and likewise columns), clipped
-        to the map.
+        ``(grid_len, offset)`` per axis: a seed at grid index ``s`` drops indices
+        ``s + offset .. s + offset + block - 1`` of that axis, clipped to the map.
     """
     if seeding == "valid":
-        return height - bh + 1, width - bw + 1, 0, 0
-    return height + bh - 1, width + bw - 1, -(bh - 1), -(bw - 1)
+        return tuple((size - block + 1, 0) for size, block in zip(sizes, blocks, strict=True))
+    return tuple(
+        (size + block - 1, -(block - 1)) for size, block in zip(sizes, blocks, strict=True)
+    )
 
 
 def coverage_counts(length: int, block: int, seeding: str) -> np.ndarray:
@@ -84,31 +86,78 @@ def coverage_counts(length: int, block: int, seeding: str) -> np.ndarray:
     return np.minimum(idx, last_seed) - np.maximum(0, idx - block + 1) + 1
 
 
-def _paper_gamma(p: float, bh: int, bw: int, height: int, width: int) -> float:
+def _cover(sizes: tuple[int, ...], blocks: tuple[int, ...], seeding: str) -> np.ndarray:
+    # float64[*sizes]: seed positions covering each pixel (the outer product of the axes).
+    counts = [
+        coverage_counts(size, block, seeding) for size, block in zip(sizes, blocks, strict=True)
+    ]
+    return functools.reduce(np.multiply.outer, counts).astype(np.float64)
+
+
+def _drop_probs(gamma: float, cover: np.ndarray) -> np.ndarray:
+    return np.ones_like(cover) if gamma >= 1 else -np.expm1(cover * np.log1p(-gamma))
+
+
+def _paper_gamma(p: float, blocks: tuple[int, ...], sizes: tuple[int, ...]) -> float:
     # Ghiasi et al. 2018, eq. (1), with the clipped per-axis block extents.
-    valid = (height - bh + 1) * (width - bw + 1)
-    return p / (bh * bw) * (height * width) / valid
+    valid = math.prod(size - block + 1 for size, block in zip(sizes, blocks, strict=True))
+    return p / math.prod(blocks) * math.prod(sizes) / valid
 
 
-def _fraction(gamma: float, rows: np.ndarray, cols: np.ndarray) -> float:
-    cover = np.multiply.outer(rows, cols).astype(np.float64)
-    return float(np.mean(-np.expm1(cover * np.log1p(-gamma)))) if gamma < 1 else 1.0
-
-
-@lru_cache(maxsize=4096)
-def _exact_valid_gamma(p: float, bh: int, bw: int, height: int, width: int) -> float:
-    rows = coverage_counts(height, bh, "valid")
-    cols = coverage_counts(width, bw, "valid")
+def _exact_valid_gamma(p: float, blocks: tuple[int, ...], sizes: tuple[int, ...]) -> float:
+    cover = _cover(sizes, blocks, "valid")
     lo, hi = 0.0, 1.0
     # The expected fraction is continuous and strictly increasing in gamma; bisection to
     # double precision is cheap (60 halvings) and needs no derivative.
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        if _fraction(mid, rows, cols) < p:
+        if float(np.mean(_drop_probs(mid, cover))) < p:
             lo = mid
         else:
             hi = mid
     return 0.5 * (lo + hi)
+
+
+@functools.lru_cache(maxsize=4096)
+def seed_gamma(
+    p: float, blocks: tuple[int, ...], sizes: tuple[int, ...], mode: str, seeding: str
+) -> float:
+    """Seed probability for clipped ``blocks`` on a map of ``sizes`` (arguments already
+    validated). Cached: training loops and the probe repeat a few geometries thousands of
+    times, and the valid-seeding solve is a bisection."""
+    if p == 0.0:
+        return 0.0
+    if mode == "paper":
+        return min(1.0, _paper_gamma(p, blocks, sizes))
+    if p == 1.0:
+        return 1.0
+    if seeding == "uniform":
+        # 1 - (1 - g)^(prod blocks) = p, solved in closed form.
+        return float(-np.expm1(np.log1p(-p) / math.prod(blocks)))
+    return _exact_valid_gamma(p, blocks, sizes)
+
+
+def _checked(
+    p: object,
+    block_size: object,
+    height: object,
+    width: object,
+    depth: object,
+    gamma: object,
+    seeding: object,
+) -> tuple[float, tuple[int, ...], tuple[int, ...], GammaMode, Seeding]:
+    """Validated ``(p, blocks, sizes, gamma, seeding)``; ``sizes`` is (D,) H, W."""
+    p = check_probability(p)
+    bs = check_positive_int(block_size, "block_size")
+    sizes: tuple[int, ...] = (
+        check_positive_int(height, "height"),
+        check_positive_int(width, "width"),
+    )
+    if depth is not None:
+        sizes = (check_positive_int(depth, "depth"), *sizes)
+    mode = check_choice(gamma, "gamma", GAMMA_MODES)
+    grid = check_choice(seeding, "seeding", SEEDINGS)
+    return p, effective_block(bs, *sizes), sizes, mode, grid
 
 
 def block_gamma(
@@ -119,6 +168,7 @@ def block_gamma(
     *,
     gamma: GammaMode = "exact",
     seeding: Seeding = "uniform",
+    depth: int | None = None,
 ) -> float:
     """Seed probability for DropBlock.
 
@@ -130,26 +180,13 @@ def block_gamma(
         gamma: ``"paper"`` for eq. (1) of the paper, ``"exact"`` for the gamma whose expected
             dropped fraction is exactly ``p`` for this geometry and seeding.
         seeding: ``"uniform"`` (extended grid) or ``"valid"`` (paper).
+        depth: D of a 3-D map (:func:`dropcore.drop_block3d`); None for 2-D.
 
     Returns:
         gamma in [0, 1] (the paper formula is clamped to 1 where it exceeds it).
     """
-    p = check_probability(p)
-    bs = check_block_size(block_size)
-    height, width = _check_map(height, width)
-    check_choice(gamma, "gamma", GAMMA_MODES)
-    check_choice(seeding, "seeding", SEEDINGS)
-    bh, bw = effective_block(bs, height, width)
-    if p == 0.0:
-        return 0.0
-    if gamma == "paper":
-        return min(1.0, _paper_gamma(p, bh, bw, height, width))
-    if p == 1.0:
-        return 1.0
-    if seeding == "uniform":
-        # 1 - (1 - g)^(bh*bw) = p, solved in closed form.
-        return float(-np.expm1(np.log1p(-p) / (bh * bw)))
-    return _exact_valid_gamma(p, bh, bw, height, width)
+    p, blocks, sizes, mode, grid = _checked(p, block_size, height, width, depth, gamma, seeding)
+    return seed_gamma(p, blocks, sizes, mode, grid)
 
 
 def drop_probability_map(
@@ -160,19 +197,17 @@ def drop_probability_map(
     *,
     gamma: GammaMode = "exact",
     seeding: Seeding = "uniform",
+    depth: int | None = None,
 ) -> torch.Tensor:
-    """Analytic probability that each pixel is dropped.
+    """Analytic probability that each pixel (voxel) is dropped.
 
     Returns:
-        Tensor[H, W] (float64) with entries ``1 - (1 - gamma) ** (c_i * c_j)``.
+        Tensor[H, W] (Tensor[D, H, W] with ``depth``), float64, with entries
+        ``1 - (1 - gamma) ** (product of the per-axis coverage counts)``.
     """
-    g = block_gamma(p, block_size, height, width, gamma=gamma, seeding=seeding)
-    bh, bw = effective_block(block_size, height, width)
-    rows = coverage_counts(height, bh, seeding)
-    cols = coverage_counts(width, bw, seeding)
-    cover = np.multiply.outer(rows, cols).astype(np.float64)
-    probs = np.ones_like(cover) if g >= 1 else -np.expm1(cover * np.log1p(-g))
-    return torch.from_numpy(probs)
+    p, blocks, sizes, mode, grid = _checked(p, block_size, height, width, depth, gamma, seeding)
+    g = seed_gamma(p, blocks, sizes, mode, grid)
+    return torch.from_numpy(_drop_probs(g, _cover(sizes, blocks, grid)))
 
 
 def expected_drop_fraction(
@@ -183,8 +218,10 @@ def expected_drop_fraction(
     *,
     gamma: GammaMode = "exact",
     seeding: Seeding = "uniform",
+    depth: int | None = None,
 ) -> float:
     """Expected fraction of dropped elements (the mean of :func:`drop_probability_map`)."""
-    return float(
-        drop_probability_map(p, block_size, height, width, gamma=gamma, seeding=seeding).mean()
+    probs = drop_probability_map(
+        p, block_size, height, width, gamma=gamma, seeding=seeding, depth=depth
     )
+    return float(probs.mean())

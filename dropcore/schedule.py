@@ -6,7 +6,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from ._validate import check_positive_integral, check_probability
+from ._validate import check_positive_int, check_probability
 
 __all__ = ["LinearSchedule", "depth_rates"]
 
@@ -32,15 +32,16 @@ class LinearSchedule:
     def __post_init__(self) -> None:
         object.__setattr__(self, "start_keep", check_probability(self.start_keep, "start_keep"))
         object.__setattr__(self, "end_keep", check_probability(self.end_keep, "end_keep"))
-        object.__setattr__(
-            self, "total_steps", check_positive_integral(self.total_steps, "total_steps")
-        )
+        object.__setattr__(self, "total_steps", check_positive_int(self.total_steps, "total_steps"))
 
     def keep_prob(self, step: float) -> float:
         """keep_prob at ``step`` (>= 0; fractional steps such as epochs are fine)."""
-        if isinstance(step, bool) or not isinstance(step, numbers.Real) or not math.isfinite(
-            float(step)
-        ) or step < 0:
+        if (
+            isinstance(step, bool)
+            or not isinstance(step, numbers.Real)
+            or not math.isfinite(float(step))
+            or step < 0
+        ):
             raise ValueError(f"step must be a finite number >= 0, got {step!r}")
         t = min(float(step) / self.total_steps, 1.0)
         value = self.start_keep + (self.end_keep - self.start_keep) * t
@@ -64,5 +65,5 @@ def depth_rates(p: float, depth: int) -> list[float]:
         ``depth`` rates, the last equal to ``p``.
     """
     p = check_probability(p)
-    depth = check_positive_integral(depth, "depth")
+    depth = check_positive_int(depth, "depth")
     return [p * (i + 1) / depth for i in range(depth)]

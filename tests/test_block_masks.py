@@ -50,7 +50,7 @@ def test_table_and_paint_render_the_same_mask(shape, block, seeding, per_channel
 def test_counts_count_overlapping_blocks() -> None:
     # Two seeds in one map whose 3x3 blocks overlap in one cell: that cell counts 2.
     geo = Geometry((1, 1, 5, 5), 0.5, 3, "exact", "valid", True, False)
-    grid_w = geo.grid[1]  # valid grid of a 5x5 map with 3x3 blocks is 3x3
+    grid_w = geo.grid_shape[1]  # valid grid of a 5x5 map with 3x3 blocks is 3x3
     seeds_plane = torch.tensor([0, 0])
     seeds_cell = torch.tensor([0 * grid_w + 0, 2 * grid_w + 2])
     counts = dropped_counts(geo, Seeds(seeds_plane, seeds_cell), torch.float32,

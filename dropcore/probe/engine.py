@@ -22,17 +22,19 @@ How it works (and why it is safe to call from many threads on one model):
 
 from __future__ import annotations
 
-import numbers
 import time
 from collections.abc import Callable, Collection
+from typing import cast
 
 import torch
 from torch import nn
 
+from .._layout import memory_format_of
+from .._validate import check_index
 from .gradcam import grad_cam
 from .inject import Injector, SiteTally, run_block
 from .limiter import compute_slots
-from .plan import Site, plan_sites
+from .plan import ForwardPlan, Site, plan_forward
 from .resnet import Block, head, resnet_blocks, stem
 from .result import ProbeResult, SiteRecord
 from .settings import ProbeSettings
@@ -59,30 +61,22 @@ def draw_seed(seed: int, draw: int) -> int:
     return z ^ (z >> 31)
 
 
-def _check_int(value: object, name: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value >= high):
-        bound = f"in [{low}, {high})" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value!r}")
-    return int(value)
-
-
 def _check_image(x: object, model: nn.Module) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise ValueError(f"x must be a floating-point torch.Tensor, got {x!r:.80}")
     if x.ndim == 3:
         x = x.unsqueeze(0)
-    channels = model.conv1.in_channels
+    conv1 = cast(nn.Conv2d, model.conv1)  # resnet_blocks checked the type
+    channels = conv1.in_channels
     if x.ndim != 4 or x.shape[0] != 1 or x.shape[1] != channels:
         raise ValueError(
             f"x must have shape (1, {channels}, H, W) or ({channels}, H, W): probe explains "
             f"one image; got {tuple(x.shape)}"
         )
-    weight = model.conv1.weight
+    weight = conv1.weight
     # Activations follow the weights' layout (a channels-last model gets channels-last x).
     x = x.detach().to(weight.device, weight.dtype)
-    return x.contiguous(memory_format=_format_of(weight))
+    return x.contiguous(memory_format=memory_format_of(weight))
 
 
 def _record_set(record: bool | Collection[str], sites: tuple[Site, ...]) -> frozenset[str]:
@@ -102,7 +96,11 @@ def _record_set(record: bool | Collection[str], sites: tuple[Site, ...]) -> froz
 
 
 def _run_units(
-    model: nn.Module, blocks: tuple[Block, ...], h: torch.Tensor, start: int, stop: int,
+    model: nn.Module,
+    blocks: tuple[Block, ...],
+    h: torch.Tensor,
+    start: int,
+    stop: int,
     injector: Injector | None,
 ) -> torch.Tensor:
     """Units ``start..stop-1`` of the network: 0 = stem, 1..L = blocks (by depth)."""
@@ -115,26 +113,25 @@ def _run_chunk(
     model: nn.Module,
     blocks: tuple[Block, ...],
     shared: torch.Tensor,
-    split: int,
-    cam_unit: int,
+    plan: ForwardPlan,
     rows: int,
     injector: Injector | None,
     target: int | None,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Forward ``shared`` (Tensor[1, ...]) from unit ``split`` as ``rows`` rows and Grad-CAM
-    them.
+    """Forward ``shared`` (Tensor[1, ...], the output of the shared units) as ``rows`` rows
+    and Grad-CAM them.
 
     Returns:
         ``(logits Tensor[rows, K], cams Tensor[rows, h, w], target)``; the target is the
         top-1 class of row 0 when ``target`` is None.
     """
     with torch.no_grad():
-        h = _run_units(model, blocks, shared, split, cam_unit, injector)
+        h = _run_units(model, blocks, shared, plan.shared_stop, plan.cam_stop, injector)
     # Rows are still equal (one row) if no site acted before the CAM layer.
     act = h.detach().expand(rows, *h.shape[1:])
-    act = act.contiguous(memory_format=_format_of(h)).requires_grad_()
+    act = act.contiguous(memory_format=memory_format_of(h)).requires_grad_()
     with torch.enable_grad():
-        h = _run_units(model, blocks, act, cam_unit, len(blocks) + 1, injector)
+        h = _run_units(model, blocks, act, plan.cam_stop, plan.units, injector)
         logits = head(model, h)
         if target is None:
             target = int(logits[0].argmax())
@@ -142,9 +139,12 @@ def _run_chunk(
     return logits.detach(), grad_cam(act.detach(), grad), target
 
 
-def _format_of(t: torch.Tensor) -> torch.memory_format:
-    channels_last = t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
-    return torch.channels_last if channels_last else torch.contiguous_format
+def _draw_spans(samples: int, chunk: int, has_sites: bool) -> list[tuple[int, int]]:
+    """``(first, last)`` draw ranges of the chunks; without sites every draw equals the
+    baseline, so one pass computes them all."""
+    if not has_sites:
+        return [(0, samples)]
+    return [(k, min(k + chunk, samples)) for k in range(0, samples, chunk)]
 
 
 def probe(
@@ -182,43 +182,34 @@ def probe(
     start_time = time.perf_counter()
     if not isinstance(settings, ProbeSettings):
         raise ValueError(f"settings must be a ProbeSettings, got {settings!r}")
-    seed = _check_int(seed, "seed", 0, 1 << 64)
-    samples = _check_int(samples, "samples", 1)
+    seed = check_index(seed, "seed", 0, 1 << 64)
+    samples = check_index(samples, "samples", 1)
     blocks = resnet_blocks(model)
-    classes = model.fc.out_features
+    classes = cast(nn.Linear, model.fc).out_features  # resnet_blocks checked the type
     if target is not None:
-        target = _check_int(target, "target", 0, classes)
-    sites = plan_sites(blocks, settings)
+        target = check_index(target, "target", 0, classes)
+    plan = plan_forward(blocks, settings)
+    sites = plan.sites
     recorded = _record_set(record, sites)
     x = _check_image(x, model)
     device = x.device
-
-    by_block: dict[str, dict[str, Site]] = {}
-    for site in sites:
-        by_block.setdefault(site.block, {})[site.path] = site
     tallies = {site.name: SiteTally(site) for site in sites}
-    depth = {b.name: b.depth for b in blocks}
-    cam_unit = max(b.depth for b in blocks if b.stage == settings.cam_layer) + 1
-    first_site = min((depth[s.block] for s in sites), default=len(blocks) + 1)
-    split = min(first_site, cam_unit)
     slots = compute_slots(device)
 
     with torch.inference_mode(False):
         with slots.hold(), torch.no_grad():
-            shared = _run_units(model, blocks, x, 0, split, None)
+            shared = _run_units(model, blocks, x, 0, plan.shared_stop, None)
         chunk = CHUNK_SIZES.get(device.type, CHUNK_SIZES["cpu"])
         logits_parts: list[torch.Tensor] = []
         cam_parts: list[torch.Tensor] = []
-        # Without sites every draw equals the baseline: compute it once.
-        spans = [(0, samples)] if not sites else [
-            (k, min(k + chunk, samples)) for k in range(0, samples, chunk)
-        ]
-        for first, last in spans:
+        for first, last in _draw_spans(samples, chunk, bool(sites)):
             with_baseline = first == 0
             injector = None
             if sites:
                 injector = Injector(
-                    settings, by_block, tallies,
+                    settings,
+                    plan.by_block,
+                    tallies,
                     [_generator(device, draw_seed(seed, i)) for i in range(first, last)],
                     offset=int(with_baseline),
                     record=recorded if with_baseline else frozenset(),
@@ -226,13 +217,14 @@ def probe(
             rows = (last - first if sites else 0) + int(with_baseline)
             with slots.hold():
                 logits, cams, target = _run_chunk(
-                    model, blocks, shared, split, cam_unit, rows, injector, target
+                    model, blocks, shared, plan, rows, injector, target
                 )
             logits_parts.append(logits.cpu())
             cam_parts.append(cams.cpu())
             if progress is not None:
                 progress(last, samples)
 
+    assert target is not None  # the first chunk resolved it
     all_logits, all_cams = torch.cat(logits_parts), torch.cat(cam_parts)
     if not sites:
         all_logits = all_logits.expand(samples + 1, -1)
@@ -259,6 +251,7 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
 
 def _site_record(tally: SiteTally) -> SiteRecord:
     dropped = tally.total - int(tally.kept)
+    assert tally.expected is not None  # set by the site's first draw
     return SiteRecord(
         name=tally.site.name,
         target_p=tally.site.p,

@@ -43,8 +43,14 @@ def _activation_fn(settings: ProbeSettings, p: float) -> MaskedFn:
         return lambda x, g: spatial_dropout(x, p, generator=g, return_mask=True)
     if method == "drop_block":
         return lambda x, g: drop_block(
-            x, p, settings.block_size, gamma=settings.gamma, seeding=settings.seeding,
-            per_channel=settings.per_channel, generator=g, return_mask=True,
+            x,
+            p,
+            settings.block_size,
+            gamma=settings.gamma,
+            seeding=settings.seeding,
+            per_channel=settings.per_channel,
+            generator=g,
+            return_mask=True,
         )
     if method == "drop_path":
         return lambda x, g: drop_path(x, p, generator=g, return_mask=True)
@@ -167,7 +173,7 @@ def run_block(block: Block, h: torch.Tensor, injector: Injector | None) -> torch
         injector: the chunk's regularizer, or None for a plain block.
     """
     sites = injector.sites.get(block.name, {}) if injector is not None else {}
-    if not sites:
+    if injector is None or not sites:
         b, s = branch(block.module, h), skip(block.module, h)
     elif injector.settings.method == "drop_connect":
         conv_fn = injector.conv_fn(sites)

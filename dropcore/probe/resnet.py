@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,15 @@ from torch import nn
 from .settings import STAGES
 
 __all__ = [
-    "Block", "ConvFn", "branch", "branch_convs", "conv", "head", "resnet_blocks", "skip", "stem",
+    "Block",
+    "ConvFn",
+    "branch",
+    "branch_convs",
+    "conv",
+    "head",
+    "resnet_blocks",
+    "skip",
+    "stem",
 ]
 
 ConvFn = Callable[[str, nn.Conv2d, torch.Tensor], torch.Tensor]
@@ -119,15 +128,26 @@ def _plain_conv(path: str, module: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 def _bn(module: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     # training=False: running statistics are read, never updated, whatever model.training is.
     return F.batch_norm(
-        x, module.running_mean, module.running_var, module.weight, module.bias, False, 0.0,
+        x,
+        module.running_mean,
+        module.running_var,
+        module.weight,
+        module.bias,
+        False,
+        0.0,
         module.eps,
     )
 
 
+# ``resnet_blocks`` checks every child's type once; the casts below only tell the type
+# checker what it verified (``nn.Module.__getattr__`` is typed ``Tensor | Module``).
+
+
 def stem(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """x (Tensor[N, 3, H, W]) -> the input of ``layer1``, Tensor[N, C, H/4, W/4]."""
-    h = F.relu(_bn(model.bn1, conv(model.conv1, x)), inplace=True)
-    pool = model.maxpool
+    bn1, conv1 = cast(nn.BatchNorm2d, model.bn1), cast(nn.Conv2d, model.conv1)
+    h = F.relu(_bn(bn1, conv(conv1, x)), inplace=True)
+    pool = cast(nn.MaxPool2d, model.maxpool)
     return F.max_pool2d(
         h, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode
     )
@@ -146,13 +166,14 @@ def branch(block: nn.Module, x: torch.Tensor, conv_fn: ConvFn = _plain_conv) -> 
 
 def skip(block: nn.Module, x: torch.Tensor, conv_fn: ConvFn = _plain_conv) -> torch.Tensor:
     """Shortcut of ``block``: ``x`` itself, or the downsample conv + BN."""
-    down = block.downsample
+    down = cast(nn.Sequential | None, block.downsample)
     if down is None:
         return x
-    return _bn(down[1], conv_fn("downsample", down[0], x))
+    return _bn(cast(nn.BatchNorm2d, down[1]), conv_fn("downsample", cast(nn.Conv2d, down[0]), x))
 
 
 def head(model: nn.Module, h: torch.Tensor) -> torch.Tensor:
     """Output of ``layer4`` (Tensor[N, C, h, w]) -> logits Tensor[N, K]."""
-    pooled = F.adaptive_avg_pool2d(h, model.avgpool.output_size)
-    return F.linear(torch.flatten(pooled, 1), model.fc.weight, model.fc.bias)
+    pooled = F.adaptive_avg_pool2d(h, cast(nn.AdaptiveAvgPool2d, model.avgpool).output_size)
+    fc = cast(nn.Linear, model.fc)
+    return F.linear(torch.flatten(pooled, 1), fc.weight, fc.bias)

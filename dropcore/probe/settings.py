@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from .._validate import check_block_size, check_choice, check_probability
-from ..gamma import GAMMA_MODES, SEEDINGS
+from .._validate import (
+    check_choice,
+    check_flag,
+    check_index,
+    check_positive_int,
+    check_probability,
+)
+from ..gamma import GAMMA_MODES, SEEDINGS, GammaMode, Seeding
 from ..schedule import LinearSchedule
 
-__all__ = ["METHODS", "STAGES", "WHERE", "ProbeSettings"]
+__all__ = ["METHODS", "STAGES", "WHERE", "Method", "ProbeSettings", "Stage", "Where"]
 
-METHODS: tuple[str, ...] = (
-    "none", "dropout", "spatial_dropout", "drop_block", "drop_path", "drop_connect",
+Method = Literal["none", "dropout", "spatial_dropout", "drop_block", "drop_path", "drop_connect"]
+Stage = Literal["layer1", "layer2", "layer3", "layer4"]
+Where = Literal["branch", "skip", "both"]
+METHODS: tuple[Method, ...] = (
+    "none",
+    "dropout",
+    "spatial_dropout",
+    "drop_block",
+    "drop_path",
+    "drop_connect",
 )
-STAGES: tuple[str, ...] = ("layer1", "layer2", "layer3", "layer4")
-WHERE: tuple[str, ...] = ("branch", "skip", "both")
+STAGES: tuple[Stage, ...] = ("layer1", "layer2", "layer3", "layer4")
+WHERE: tuple[Where, ...] = ("branch", "skip", "both")
 
 
-def _check_flag(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
-
-
-def _check_stages(value: object) -> tuple[str, ...]:
+def _check_stages(value: object) -> tuple[Stage, ...]:
     if isinstance(value, str) or not isinstance(value, (tuple, list)) or not value:
         raise ValueError(f"stages must be a non-empty tuple of {STAGES}, got {value!r}")
     for stage in value:
@@ -39,10 +46,7 @@ def _check_blocks(value: object) -> tuple[int, ...] | None:
         return None
     if not isinstance(value, (tuple, list)) or not value:
         raise ValueError(f"blocks must be None or a non-empty tuple of indices, got {value!r}")
-    for index in value:
-        if isinstance(index, bool) or not isinstance(index, numbers.Integral) or index < 0:
-            raise ValueError(f"blocks entries must be integers >= 0, got {index!r}")
-    return tuple(sorted({int(i) for i in value}))
+    return tuple(sorted({check_index(index, "blocks entries", 0) for index in value}))
 
 
 @dataclass(frozen=True)
@@ -71,27 +75,27 @@ class ProbeSettings:
         cam_layer: stage whose output Grad-CAM explains.
     """
 
-    method: str = "drop_block"
+    method: Method = "drop_block"
     p: float = 0.1
     block_size: int = 7
-    gamma: str = "exact"
-    seeding: str = "uniform"
+    gamma: GammaMode = "exact"
+    seeding: Seeding = "uniform"
     per_channel: bool = True
     inverted: bool = True
-    stages: tuple[str, ...] = ("layer3", "layer4")
+    stages: tuple[Stage, ...] = ("layer3", "layer4")
     blocks: tuple[int, ...] | None = None
-    where: str = "both"
+    where: Where = "both"
     depth_scaling: bool = False
-    cam_layer: str = "layer4"
+    cam_layer: Stage = "layer4"
 
     def __post_init__(self) -> None:
         check_choice(self.method, "method", METHODS)
         object.__setattr__(self, "p", check_probability(self.p, "p"))
-        object.__setattr__(self, "block_size", check_block_size(self.block_size))
+        object.__setattr__(self, "block_size", check_positive_int(self.block_size, "block_size"))
         check_choice(self.gamma, "gamma", GAMMA_MODES)
         check_choice(self.seeding, "seeding", SEEDINGS)
-        _check_flag(self.per_channel, "per_channel")
-        _check_flag(self.inverted, "inverted")
+        check_flag(self.per_channel, "per_channel")
+        check_flag(self.inverted, "inverted")
         object.__setattr__(self, "stages", _check_stages(self.stages))
         object.__setattr__(self, "blocks", _check_blocks(self.blocks))
         check_choice(self.where, "where", WHERE)
@@ -100,7 +104,7 @@ class ProbeSettings:
                 "where='skip' is not possible with method='drop_path': DropPath drops "
                 "residual branches; use where='branch'"
             )
-        _check_flag(self.depth_scaling, "depth_scaling")
+        check_flag(self.depth_scaling, "depth_scaling")
         check_choice(self.cam_layer, "cam_layer", STAGES)
 
     @classmethod
