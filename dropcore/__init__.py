@@ -21,6 +21,7 @@ from .dropout import Dropout, dropout
 from .droppath import DropPath, drop_path
 from .gamma import block_gamma, drop_probability_map, expected_drop_fraction
 from .probe import METHODS, STAGES, ProbeResult, ProbeSettings, SiteRecord
+from .recipe import Recipe, Regularized, regularize
 from .schedule import LinearSchedule, depth_rates
 from .spatial import SpatialDropout, spatial_dropout
 
@@ -36,6 +37,8 @@ __all__ = [
     "LinearSchedule",
     "ProbeResult",
     "ProbeSettings",
+    "Recipe",
+    "Regularized",
     "SiteRecord",
     "SpatialDropout",
     "block_gamma",
@@ -51,6 +54,7 @@ __all__ = [
     # The subpackage: re-exporting the probe *function* as ``dropcore.probe`` would shadow it
     # and break ``import dropcore.probe.engine``. Use ``from dropcore.probe import probe``.
     "probe",
+    "regularize",
     "spatial_dropout",
 ]
 

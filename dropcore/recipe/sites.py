@@ -1,0 +1,136 @@
+"""The modules a recipe puts into a network: each applies one dropcore regularizer at one
+site and remembers what it actually dropped.
+
+They hold hyperparameters, a shared :class:`~.rng.MaskRng` and the last measurement only,
+no parameters or buffers of their own, so a regularized model's ``state_dict`` has exactly
+the keys of the plain one.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..dropblock import drop_block
+from ..dropconnect import drop_connect
+from ..dropout import dropout
+from ..droppath import drop_path
+from ..spatial import spatial_dropout
+from .rng import MaskRng
+from .spec import Recipe
+
+__all__ = ["ActivationSite", "ClassifierDropout", "DropConnectSite", "Site"]
+
+
+class Site(nn.Module):
+    """Base of every site: a name, a rate and the fraction dropped in the last training
+    forward.
+
+    Attributes:
+        name: ``"layer3.0.branch"``, ``"layer4.1.conv2"``, ``"fc"``.
+        p: current drop probability (set by :meth:`Regularized.set_step`).
+        factor: this site's share of the recipe's rate (depth scaling), ``p = factor * rate``.
+    """
+
+    def __init__(self, name: str, factor: float, rng: MaskRng) -> None:
+        super().__init__()
+        self.name = name
+        self.factor = float(factor)
+        self.p = 0.0
+        self.rng = rng
+        self._dropped: torch.Tensor | None = None
+
+    def _measure(self, keep: torch.Tensor) -> None:
+        # A detached device scalar: reading it is the caller's choice (no host sync here).
+        self._dropped = 1.0 - keep.detach().float().mean()
+
+    @property
+    def dropped(self) -> torch.Tensor | None:
+        """Fraction dropped in the last training forward (0-d tensor), None before any."""
+        return self._dropped
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, p={self.p:g}"
+
+
+class ActivationSite(Site):
+    """Dropout, SpatialDropout, DropBlock or DropPath on a branch or shortcut output."""
+
+    def __init__(self, name: str, factor: float, rng: MaskRng, recipe: Recipe) -> None:
+        super().__init__(name, factor, rng)
+        self.recipe = recipe
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (Tensor[N, C, H, W]) -> Tensor[N, C, H, W]."""
+        if not self.training:
+            if self.recipe.method == "dropout" and not self.recipe.inverted:
+                return x * (1.0 - self.p)  # vanilla dropout scales at test time
+            return x
+        y, keep = self._masked(x, self.rng.generator(x.device))
+        self._measure(keep)
+        return y
+
+    def _masked(self, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        r, p = self.recipe, self.p
+        if r.method == "dropout":
+            out = dropout(x, p, inverted=r.inverted, generator=gen, return_mask=True)
+        elif r.method == "spatial_dropout":
+            out = spatial_dropout(x, p, generator=gen, return_mask=True)
+        elif r.method == "drop_block":
+            out = drop_block(
+                x, p, r.block_size, gamma=r.gamma, seeding=r.seeding,  # type: ignore[arg-type]
+                per_channel=r.per_channel, generator=gen, return_mask=True,
+            )
+        else:
+            out = drop_path(x, p, generator=gen, return_mask=True)
+        return out  # type: ignore[return-value]
+
+
+class DropConnectSite(Site):
+    """A conv whose weights go through DropConnect; it *shares* the wrapped conv's
+    ``weight`` and ``bias`` (same Parameter objects, same state-dict keys)."""
+
+    def __init__(self, name: str, factor: float, rng: MaskRng, conv: nn.Conv2d) -> None:
+        super().__init__(name, factor, rng)
+        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+            raise ValueError(
+                f"DropConnect site {name!r} needs a zero-padded conv with numeric padding, "
+                f"got padding={conv.padding!r}, padding_mode={conv.padding_mode!r}"
+            )
+        self.weight = conv.weight
+        self.bias = conv.bias
+        self.stride, self.padding = conv.stride, conv.padding
+        self.dilation, self.groups = conv.dilation, conv.groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (Tensor[N, C_in, H, W]) -> Tensor[N, C_out, H', W']."""
+        weight = self.weight
+        if self.training:
+            weight, keep = drop_connect(  # type: ignore[misc]
+                self.weight, self.p, generator=self.rng.generator(x.device), return_mask=True
+            )
+            self._measure(keep)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+
+
+class ClassifierDropout(Site):
+    """Dropout on the input of the final linear layer, sharing its parameters (the
+    articles' 0.3-0.5 for fully connected layers). ``p`` stays fixed: no schedule."""
+
+    def __init__(self, name: str, rng: MaskRng, fc: nn.Linear, p: float) -> None:
+        super().__init__(name, 1.0, rng)
+        self.p = p
+        self.weight = fc.weight
+        self.bias = fc.bias
+        self.in_features, self.out_features = fc.in_features, fc.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (Tensor[N, in]) -> Tensor[N, out]."""
+        if self.training:
+            x, keep = dropout(  # type: ignore[misc]
+                x, self.p, generator=self.rng.generator(x.device), return_mask=True
+            )
+            self._measure(keep)
+        return F.linear(x, self.weight, self.bias)
