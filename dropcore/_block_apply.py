@@ -120,9 +120,17 @@ class CallPlan:
         return self.sparse and self.full_size
 
 
+def _use_sparse(geo: Geometry, algorithm: Algorithm, device: torch.device) -> bool:
+    if algorithm != "auto":
+        return algorithm == "sparse"
+    # Under torch.compile the sparse draw's seed count is data-dependent (a graph break per
+    # call), so "auto" takes the dense path there: one graph, no host sync.
+    return not torch.compiler.is_compiling() and geo.sparse_is_cheaper(device)
+
+
 def plan_call(x: torch.Tensor, geo: Geometry, algorithm: Algorithm) -> CallPlan:
     """Choose the renderer and the mask layout for ``x`` (Tensor[N, C, *sizes], dense)."""
-    sparse = algorithm == "sparse" or (algorithm == "auto" and geo.sparse_is_cheaper(x.device))
+    sparse = _use_sparse(geo, algorithm, x.device)
     full_size = geo.mask_shape == tuple(x.shape)
     layout = memory_format_of(x) if full_size else torch.contiguous_format
     strides = torch.empty(geo.mask_shape, device="meta", memory_format=layout).stride()
@@ -271,8 +279,7 @@ def block_keep_mask(
     geo: Geometry, algorithm: Algorithm, device: torch.device, generator: torch.Generator | None
 ) -> torch.Tensor:
     """Boolean keep mask of ``geo.mask_shape`` (contiguous)."""
-    sparse = algorithm == "sparse" or (algorithm == "auto" and geo.sparse_is_cheaper(device))
-    if not sparse:
+    if not _use_sparse(geo, algorithm, device):
         return dense_keep(geo, device, generator)
     strides = torch.empty(geo.mask_shape, device="meta").stride()
     plan = CallPlan(geo, True, False, strides)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -81,17 +81,25 @@ class Geometry:
         self.planes = self.mask_shape[0] * self.mask_shape[1]
         self.plane_size = math.prod(self.sizes)
         self.blocks = effective_block(block_size, *self.sizes)
+        self._gamma: float | None = None
+        self._axes: tuple[tuple[int, int], ...] | None = None
 
-    # Lazy: an eval-mode (identity) call validates its arguments but needs neither.
-    @cached_property
+    # Lazy: an eval-mode (identity) call validates its arguments but needs neither. Cached by
+    # hand: functools.cached_property takes a lock on Python < 3.12, which torch.compile
+    # cannot trace.
+    @property
     def gamma(self) -> float:
         """Seed probability for this geometry."""
-        return seed_gamma(self.p, self.blocks, self.sizes, self.gamma_mode, self.seeding)
+        if self._gamma is None:
+            self._gamma = seed_gamma(self.p, self.blocks, self.sizes, self.gamma_mode, self.seeding)
+        return self._gamma
 
-    @cached_property
+    @property
     def axes(self) -> tuple[tuple[int, int], ...]:
         """``(grid_len, offset)`` per spatial axis, see :func:`dropcore.gamma.seed_axes`."""
-        return seed_axes(self.sizes, self.blocks, self.seeding)
+        if self._axes is None:
+            self._axes = seed_axes(self.sizes, self.blocks, self.seeding)
+        return self._axes
 
     @property
     def grid_shape(self) -> tuple[int, ...]:

@@ -119,12 +119,9 @@ def _exact_valid_gamma(p: float, blocks: tuple[int, ...], sizes: tuple[int, ...]
 
 
 @functools.lru_cache(maxsize=4096)
-def seed_gamma(
+def _seed_gamma_cached(
     p: float, blocks: tuple[int, ...], sizes: tuple[int, ...], mode: str, seeding: str
 ) -> float:
-    """Seed probability for clipped ``blocks`` on a map of ``sizes`` (arguments already
-    validated). Cached: training loops and the probe repeat a few geometries thousands of
-    times, and the valid-seeding solve is a bisection."""
     if p == 0.0:
         return 0.0
     if mode == "paper":
@@ -135,6 +132,23 @@ def seed_gamma(
         # 1 - (1 - g)^(prod blocks) = p, solved in closed form.
         return float(-np.expm1(np.log1p(-p) / math.prod(blocks)))
     return _exact_valid_gamma(p, blocks, sizes)
+
+
+def seed_gamma(
+    p: float, blocks: tuple[int, ...], sizes: tuple[int, ...], mode: str, seeding: str
+) -> float:
+    """Seed probability for clipped ``blocks`` on a map of ``sizes`` (arguments already
+    validated). Cached: training loops and the probe repeat a few geometries thousands of
+    times, and the valid-seeding solve is a bisection."""
+    return _seed_gamma_cached(p, blocks, sizes, mode, seeding)
+
+
+# torch.compile evaluates seed_gamma while tracing and bakes the result into the graph: it is
+# a pure function of Python scalars (tracing into the cache or the numpy bisection gains
+# nothing). This is exactly what torch.compiler.assume_constant_result sets; calling that
+# would import torch._dynamo (seconds) on every `import dropcore`. The cache is a separate
+# function because Dynamo looks through lru_cache wrappers before it checks for the mark.
+seed_gamma._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 
 def _checked(

@@ -26,9 +26,7 @@ __all__ = [
 ]
 
 
-def _pair(
-    baseline_logits: torch.Tensor, logits: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _pair(baseline_logits: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if baseline_logits.ndim != 1:
         raise ValueError(
             f"baseline_logits must be 1-d [K], got shape {tuple(baseline_logits.shape)}"
