@@ -6,15 +6,15 @@ from dataclasses import replace
 
 import streamlit as st
 
-from dropcore.probe import METHODS, ProbeSettings, site_names
+from dropcore.probe import METHODS, ProbeSettings
 from pages.ui import catalog as c
 from pages.ui import render
 from pages.ui.exports import Download, csv_bytes, download_row
 from pages.ui.inputs import choose_image
 from pages.ui.layout import page_panel
 from pages.ui.model import require_model
-from pages.ui.probing import model_input, run_probe
-from pages.ui.views import cam_images, mask_mosaic, top1_text
+from pages.ui.probing import model_input, run_probe, sites_of
+from pages.ui.views import input_view, mask_mosaic, top1_text
 
 
 def cells(kind: str, base: ProbeSettings) -> list[tuple[str, ProbeSettings]]:
@@ -30,7 +30,7 @@ def cells(kind: str, base: ProbeSettings) -> list[tuple[str, ProbeSettings]]:
         return [(c.METHOD_LABELS[m], replace(path if m == "drop_path" else base, method=m))
                 for m in METHODS]
     if kind == "keep_prob":
-        return [(f"keep_prob {k:.2f}", replace(block, p=round(1 - k, 12)))
+        return [(f"keep_prob {k:.2f}", replace(block, p=c.drop_probability(k)))
                 for k in (1.0, 0.9, 0.75, 0.5)]
     return [(f"γ {g} · {s} seeds", replace(block, gamma=g, seeding=s))
             for g, s in c.GAMMA_SEEDING]
@@ -63,26 +63,26 @@ if not stages:
     st.stop()
 
 try:
-    base = ProbeSettings(method="drop_block", p=round(1 - keep, 12), block_size=block,
+    base = ProbeSettings(method="drop_block", p=c.drop_probability(keep), block_size=block,
                          stages=stages, where=where)
     grid_cells = cells(kind, base)
 except ValueError as err:
     st.error(f"These settings do not work together: {err}")
     st.stop()
 
-x = model_input(loaded, picture.image)
+x = model_input(loaded, picture)
 progress = st.progress(0.0, text="Running the grid...")
 shown, skipped = [], []
 for i, (title, settings) in enumerate(grid_cells):
-    try:
-        names = site_names(loaded.model, settings) if settings.method != "none" else ()
-    except ValueError as err:  # e.g. DropConnect where only identity shortcuts are chosen
-        skipped.append(f"**{title}**: {err}")
+    sites = sites_of(loaded, settings)
+    if sites.problem:  # e.g. DropConnect where only identity shortcuts are chosen
+        skipped.append(f"**{title}**: {sites.problem}")
         continue
-    site = next((n for n in names if n.startswith(f"{mask_stage}.")), None)
-    result = run_probe(loaded, x, settings, seed, record={site} if site else False)
-    if result is None:
+    site = next((n for n in sites.names if n.startswith(f"{mask_stage}.")), None)
+    lookup = run_probe(loaded, x, settings, seed, record={site} if site else False)
+    if lookup is None:
         st.stop()
+    result = lookup.result
     shown.append((title, site, result))
     # Updating the bar is where Streamlit stops this run if the person changed something.
     progress.progress((i + 1) / len(grid_cells), text=f"{title}: {result.elapsed_s:.2f} s")
@@ -93,10 +93,10 @@ if skipped:
 
 first = shown[0][2]
 head = st.columns([1, 1, 2])
-view = cam_images(loaded, x, first)
-head[0].image(view.view, caption=f"Input ({picture.name})", width="stretch")
-head[1].image(view.baseline, caption=f"Baseline: {top1_text(loaded, first.baseline_logits)}",
-              width="stretch")
+view = input_view(loaded, x)
+head[0].image(view, caption=f"Input ({picture.name})", width="stretch")
+head[1].image(render.overlay(view, first.cam_baseline),
+              caption=f"Baseline: {top1_text(loaded, first.baseline_logits)}", width="stretch")
 head[2].markdown(
     f"**Masks at the first site of {mask_stage}** (red = dropped; the 16 most active "
     "channels). "
@@ -109,7 +109,8 @@ head[2].caption(f"Seed {seed} · total {sum(r.elapsed_s for _, _, r in shown):.2
 per_row = 4 if len(shown) <= 4 else 3
 table, masks, overlays, titles = [], [], [], []
 for start in range(0, len(shown), per_row):
-    for col, (title, site, result) in zip(st.columns(per_row), shown[start:start + per_row]):
+    row = shown[start:start + per_row]  # the last row may be short
+    for col, (title, site, result) in zip(st.columns(per_row), row, strict=False):
         box = col.container(border=True)
         box.markdown(f"**{title}**")
         record = result.site(site) if site else None
@@ -121,7 +122,7 @@ for start in range(0, len(shown), per_row):
         else:
             box.info(f"Nothing is dropped in {mask_stage} with this setting.")
             masks.append(render.blank_tile())
-        overlay = render.overlay(view.view, result.cams[0])
+        overlay = render.overlay(view, result.cams[0])
         top1 = top1_text(loaded, result.logits[0])
         box.image(overlay, caption=f"top-1: {top1}", width="stretch")
         if record is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dropcore.probe import drop_table, flip_rate, kl_divergence, site_names, topk_with_delta
+from dropcore.probe import drop_table, flip_rate, kl_divergence, topk_with_delta
 from pages.ui import catalog as c
 from pages.ui import render
 from pages.ui.charts import CHART_CONFIG, bars
@@ -20,9 +20,9 @@ from pages.ui.exports import (
 from pages.ui.inputs import choose_image
 from pages.ui.layout import page_panel
 from pages.ui.model import require_model
-from pages.ui.probing import model_input, run_probe
+from pages.ui.probing import model_input, pass_text, run_probe, sites_of
 from pages.ui.regularizer import regularizer_controls
-from pages.ui.views import cam_images, site_pictures, top1_text
+from pages.ui.views import cam_images, cam_pictures, shared, site_pictures, top1_text
 
 panel = page_panel(
     "playground",
@@ -46,35 +46,43 @@ pictures_row = st.columns(3)
 st.subheader("Masks at one site")
 site_row = st.columns([2, 3])
 
-x = model_input(loaded, picture.image)
-try:
-    names = site_names(loaded.model, reg.settings) if reg.settings.method != "none" else ()
-except ValueError as err:  # e.g. DropConnect on identity shortcuts only: nothing to drop
+x = model_input(loaded, picture)
+sites = sites_of(loaded, reg.settings)
+if sites.problem:  # e.g. DropConnect on identity shortcuts only: nothing to drop
     panel.show_problems()
-    st.error(f"These settings select nothing to regularize: {err}", icon=":material/error:")
+    st.error(f"These settings select nothing to regularize: {sites.problem}",
+             icon=":material/error:")
     st.stop()
-site = panel(c.SITE, options=names, area=site_row[0]) if names else None
-result = run_probe(loaded, x, reg.settings, reg.seed, record={site} if site else False)
+site = panel(c.SITE, options=sites.names, area=site_row[0]) if sites.names else None
+lookup = run_probe(loaded, x, reg.settings, reg.seed, record={site} if site else False)
 panel.show_problems()
-if result is None:
+if lookup is None:
     st.stop()
+result = lookup.result
 
 record = result.site(site) if site else None
 fp = render.fingerprint(result, record)
 status.caption(
-    f"**{reg.summary()}** · seed {reg.seed} · pass **{result.elapsed_s:.2f} s** "
-    f"on {loaded.device.type.upper()} · masks fingerprint `{fp}`",
+    f"**{reg.summary()}** · seed {reg.seed} · {pass_text(lookup, loaded.device.type)} · "
+    f"masks fingerprint `{fp}`",
     help="The fingerprint hashes the masks shown and the top-1 class: a shared link that "
-    "reproduces this view shows the same fingerprint.",
+    "reproduces this view shows the same fingerprint. A shared result is one this server "
+    "had already computed for the same picture, settings and seed.",
 )
 
-cams = cam_images(loaded, x, result)
+# Pictures depend on nothing but the probe and the site: drawn once per server for them.
+cams, site_view = shared(
+    lookup.key, ("playground", site),
+    lambda: (cam_images(loaded, x, result),
+             site_pictures(record) if record is not None else None),
+)
 captions = (
     f"Input ({picture.name}), as the network sees it",
     f"Baseline: {top1_text(loaded, result.baseline_logits)}",
     f"With {c.METHOD_LABELS[reg.settings.method]}: {top1_text(loaded, result.logits[0])}",
 )
-for col, img, cap in zip(pictures_row, (cams.view, cams.baseline, cams.regularized), captions):
+for col, img, cap in zip(pictures_row, (cams.view, cams.baseline, cams.regularized), captions,
+                         strict=True):
     col.image(img, caption=cap, width="stretch")
 
 if record is None:
@@ -82,9 +90,7 @@ if record is None:
         "No regularizer is injected, so there are no masks: the right-hand CAM equals the "
         "baseline. Pick a method in the sidebar (or a lesson preset)."
     )
-    site_view = None
 else:
-    site_view = site_pictures(record)
     with site_row[0]:
         m1, m2, m3 = st.columns(3)
         m1.metric("target p", f"{record.target_p:.3f}",
@@ -160,16 +166,14 @@ if drops:
     )
 
 st.subheader("Download")
-cam_strip = [[cams.view, cams.baseline, cams.regularized]]
 files = [
-    Download("CAMs (PNG)", lambda: render.png_bytes(render.grid(cam_strip)),
+    Download("CAMs (PNG)",
+             lambda: render.png_bytes(render.grid([cam_pictures(loaded, x, result)])),
              "droplab_cams.png", "image/png"),
     Download("Top-5 (CSV)", csv_bytes(topk_records(top5)), "droplab_top5.csv", "text/csv"),
 ]
 if site_view is not None:
-    mask_grid = site_view.grid
-    files.insert(1, Download("Masks (PNG)", lambda: render.png_bytes(mask_grid),
-                             "droplab_masks.png", "image/png"))
+    files.insert(1, Download("Masks (PNG)", site_view.grid, "droplab_masks.png", "image/png"))
 if drops:
     files.append(Download("Drop rates (CSV)", csv_bytes(drop_records(drops)),
                           "droplab_drop_rates.csv", "text/csv"))

@@ -3,6 +3,8 @@ dropout differs from pruning and L2. Needs no network; every number comes from d
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import streamlit as st
 import torch
@@ -13,53 +15,15 @@ import dropcore
 from pages.ui import catalog as c
 from pages.ui import render
 from pages.ui.charts import CHART_CONFIG, bars, heatmap, lines
+from pages.ui.controls import Panel
 from pages.ui.exports import Download, csv_bytes, download_row, json_bytes
 from pages.ui.layout import page_panel
-
-# Mask elements drawn per measured point of a sweep, and for the table (more precise).
-SWEEP_BUDGET = 60_000
-TABLE_BUDGET = 600_000
+from pages.ui.mapmath import MapSetting, combo_name, gamma_numbers, measured_masks
 
 
-def combo_name(gamma: str, seeding: str) -> str:
-    return f"{gamma} · {seeding}"
-
-
-def measured_fraction(
-    p: float, bs: int, h: int, w: int, gamma: str, seeding: str, gen: torch.Generator,
-    budget: int = SWEEP_BUDGET,
-) -> float:
-    """Dropped fraction of real DropBlock masks (about ``budget`` mask elements)."""
-    planes = max(16, budget // (h * w))
-    keep = dropcore.drop_block_mask(
-        (planes, 1, h, w), p, bs, gamma=gamma, seeding=seeding, generator=gen
-    )
-    return 1.0 - keep.float().mean().item()
-
-
-panel = page_panel(
-    "math",
-    "The math",
-    "How each regularizer is defined, and where the published formulas are off. Every "
-    "curve is computed live by `dropcore`; points marked *measured* are real random masks.",
-)
-panel.area.subheader("DropBlock on one feature map")
-keep = panel(c.KEEP)
-block = panel(c.BLOCK)
-height = panel(c.MAP_H)
-width = panel(c.MAP_W)
-gamma_mode = panel(c.GAMMA)
-seeding = panel(c.SEEDING)
-seed = panel(c.SEED)
-p = round(1.0 - keep, 12)
-
-tab_gamma, tab_map, tab_sched, tab_scale, tab_prune = st.tabs(
-    ["Seed rate γ", "Where blocks land", "Schedule", "Inverted vs vanilla",
-     "Dropout vs pruning vs L2"],
-    key="tab", bind="query-params",
-)
-
-with tab_gamma:
+def gamma_tab(s: MapSetting) -> None:
+    """Seed rate γ: the paper's formula, the exact one, and what each really drops."""
+    p, keep, block = s.p, s.keep, s.block
     left, right = st.columns([2, 3])
     with left:
         st.markdown(
@@ -84,24 +48,11 @@ with tab_gamma:
             "form; for **valid** seeding dropcore solves for γ numerically."
         )
         st.latex(r"\gamma_\text{exact, uniform}=1-k^{\,1/b^2}")
+    numbers = gamma_numbers(s)
+    rows = list(numbers.rows.values())
     with right:
-        gen = torch.Generator().manual_seed(seed)
-        rows = []
-        for gm, sd in c.GAMMA_SEEDING:
-            rows.append({
-                "gamma": gm,
-                "seeding": sd,
-                "γ": dropcore.block_gamma(p, block, height, width, gamma=gm, seeding=sd),
-                "expected dropped": dropcore.expected_drop_fraction(
-                    p, block, height, width, gamma=gm, seeding=sd
-                ),
-                "measured dropped": measured_fraction(
-                    p, block, height, width, gm, sd, gen, budget=TABLE_BUDGET
-                ),
-                "target": p,
-            })
         st.markdown(
-            f"**{height} x {width} map, block_size {block}, keep_prob {keep:.2f}** "
+            f"**{s.height} x {s.width} map, block_size {block}, keep_prob {keep:.2f}** "
             f"(target: drop {p:.3f})"
         )
         st.dataframe(
@@ -109,40 +60,23 @@ with tab_gamma:
             column_config={k: st.column_config.NumberColumn(format="%.4f")
                            for k in ("γ", "expected dropped", "measured dropped", "target")},
         )
-        paper_row = rows[2]
-        shortfall = p - paper_row["expected dropped"]
+        paper = numbers.rows[combo_name("paper", "valid")]["expected dropped"]
+        shortfall = p - paper
         if p > 0 and abs(shortfall) > 0.0005:
             st.caption(
-                f"The paper's setting drops {paper_row['expected dropped']:.3f} instead of "
-                f"{p:.3f}: {abs(shortfall) / p:.0%} {'less' if shortfall > 0 else 'more'} "
-                "than asked."
+                f"The paper's setting drops {paper:.3f} instead of {p:.3f}: "
+                f"{abs(shortfall) / p:.0%} {'less' if shortfall > 0 else 'more'} than asked."
             )
 
-    sizes = list(range(1, min(max(height, width), c.BLOCK_MAX) + 1))
-    sweep = {combo_name(gm, sd): [
-        dropcore.expected_drop_fraction(p, b, height, width, gamma=gm, seeding=sd)
-        for b in sizes] for gm, sd in c.GAMMA_SEEDING}
-    sweep["target"] = [p] * len(sizes)
-    measured = {combo_name(gm, sd): (sizes, [
-        measured_fraction(p, b, height, width, gm, sd, gen) for b in sizes])
-        for gm, sd in c.GAMMA_SEEDING}
-    keeps = [round(k, 2) for k in np.linspace(0.0, 1.0, 51)]
-    by_keep = {combo_name(gm, sd): [
-        dropcore.expected_drop_fraction(1 - k, block, height, width, gamma=gm, seeding=sd)
-        for k in keeps] for gm, sd in c.GAMMA_SEEDING}
-    by_keep["target"] = [1 - k for k in keeps]
-    coarse = [round(k, 1) for k in np.linspace(0.0, 1.0, 11)]
-    measured_keep = {combo_name(gm, sd): (coarse, [
-        measured_fraction(round(1 - k, 12), block, height, width, gm, sd, gen)
-        for k in coarse]) for gm, sd in c.GAMMA_SEEDING}
+    sweep = numbers.sweep
     col_a, col_b = st.columns(2)
     # Zoomed on the target: the interesting gaps are a few percent of p. A curve that
     # leaves the chart is named in the caption below it.
     top = min(1.0, max(2.5 * p, 0.05))
     col_a.plotly_chart(
-        lines(sizes, sweep, x_title="block_size", y_title="dropped fraction",
+        lines(numbers.sizes, sweep, x_title="block_size", y_title="dropped fraction",
               title=f"vs block_size (keep_prob {keep:.2f}); circles: measured",
-              marker_x=block, points=measured, y_range=(0, top)),
+              marker_x=block, points=numbers.measured, y_range=(0, top)),
         config=CHART_CONFIG, key="sweep_block",
     )
     escaped = [name for name, ys in sweep.items() if max(ys) > top]
@@ -153,28 +87,31 @@ with tab_gamma:
             "paper's γ (what timm ≥ 1.0.23 does) overshoots the target several times."
         )
     col_b.plotly_chart(
-        lines(keeps, by_keep, x_title="keep_prob", y_title="dropped fraction",
+        lines(numbers.keeps, numbers.by_keep, x_title="keep_prob", y_title="dropped fraction",
               title=f"vs keep_prob (block_size {block}); circles: measured",
-              marker_x=keep, points=measured_keep),
+              marker_x=keep, points=numbers.measured_keep),
         config=CHART_CONFIG, key="sweep_keep",
     )
     sweep_rows = [
         {"block_size": b, "keep_prob": keep, "gamma": gm, "seeding": sd,
          "expected_dropped": sweep[combo_name(gm, sd)][i],
-         "measured_dropped": measured[combo_name(gm, sd)][1][i]}
-        for gm, sd in c.GAMMA_SEEDING for i, b in enumerate(sizes)
+         "measured_dropped": numbers.measured[combo_name(gm, sd)][1][i]}
+        for gm, sd in c.GAMMA_SEEDING for i, b in enumerate(numbers.sizes)
     ]
     download_row([
         Download("Table (CSV)", csv_bytes(rows), "droplab_gamma.csv", "text/csv"),
         Download("Sweep over block_size (CSV)", csv_bytes(sweep_rows),
                  "droplab_block_sweep.csv", "text/csv"),
         Download("All of it (JSON)", json_bytes({
-            "map": [height, width], "block_size": block, "keep_prob": keep, "seed": seed,
-            "table": rows, "block_sweep": sweep_rows,
+            "map": [s.height, s.width], "block_size": block, "keep_prob": keep,
+            "seed": s.seed, "table": rows, "block_sweep": sweep_rows,
         }), "droplab_gamma.json", "application/json"),
     ])
 
-with tab_map:
+
+def map_tab(s: MapSetting) -> None:
+    """Where blocks land: the per-pixel drop probability, exact and measured."""
+    p, block, height, width, gamma_mode = s.p, s.block, s.height, s.width, s.gamma
     st.markdown(
         "The probability that each pixel is dropped. With the paper's **valid** seeding, "
         "a corner pixel is covered by one seed position and a central one by up to "
@@ -188,7 +125,7 @@ with tab_map:
     }
     map_top = max(float(m.max()) for m in maps.values()) or 1.0
     cols = st.columns(2)
-    for col, (sd, prob) in zip(cols, maps.items()):
+    for col, (sd, prob) in zip(cols, maps.items(), strict=True):
         col.plotly_chart(
             heatmap(prob, title=f"{sd} seeding, γ {gamma_mode}: P(drop)", zmin=0, zmax=map_top,
                     colorbar_title="P"),
@@ -202,23 +139,22 @@ with tab_map:
             f"centre {centre:.3f} · corner {prob[0, 0]:.3f} · mean {mean:.3f} "
             f"(target {p:.3f})"
         )
-    draws = max(200, TABLE_BUDGET // (height * width))
-    gen = torch.Generator().manual_seed(seed)
-    masks = dropcore.drop_block_mask(
-        (draws, 1, height, width), p, block, gamma=gamma_mode, seeding=seeding, generator=gen
-    )
+    draws, frequency, four = measured_masks(s)
     examples, freq = st.columns(2)
-    tiles = [render.mask_tile(masks[i, 0], size=112) for i in range(4)]
-    examples.markdown(f"**Four draws** ({seeding} seeding, γ {gamma_mode}, seed {seed}; "
+    tiles = [render.mask_tile(torch.from_numpy(m), size=112) for m in four]
+    examples.markdown(f"**Four draws** ({s.seeding} seeding, γ {gamma_mode}, seed {s.seed}; "
                       "red = dropped)")
-    examples.image(render.grid([tiles[:2], tiles[2:]]), width=360, output_format="PNG")
+    examples.image(render.png_bytes(render.grid([tiles[:2], tiles[2:]])), width=360,
+                   output_format="PNG")
     freq.plotly_chart(
-        heatmap((~masks[:, 0]).float().mean(0).numpy(), zmin=0, zmax=map_top,
-                title=f"Measured over {draws} draws ({seeding})", colorbar_title="freq"),
+        heatmap(frequency, zmin=0, zmax=map_top,
+                title=f"Measured over {draws} draws ({s.seeding})", colorbar_title="freq"),
         config=CHART_CONFIG, key="measured_map",
     )
 
-with tab_sched:
+
+def schedule_tab(panel: Panel) -> None:
+    """The linear keep_prob schedule; its own controls."""
     st.markdown(
         "The paper lowers keep_prob linearly during training; starting at 1.0 (no "
         "dropping) and ending at the target works better than a fixed value. "
@@ -242,13 +178,16 @@ with tab_sched:
                   help="LinearSchedule.drop_prob(step) = 1 - keep_prob")
     steps = np.linspace(0, total * 1.25, 101)
     chart.plotly_chart(
-        lines(steps, {"keep_prob": [schedule.keep_prob(float(s)) for s in steps]},
+        lines(steps, {"keep_prob": [schedule.keep_prob(float(t)) for t in steps]},
               x_title="training step", y_title="keep_prob", marker_x=step,
               title="keep_prob over training (flat after the last step)", y_format=".4f"),
         config=CHART_CONFIG, key="schedule",
     )
 
-with tab_scale:
+
+def scaling_tab(s: MapSetting) -> None:
+    """Inverted vs vanilla dropout: where the 1 / keep_prob goes."""
+    p, keep = s.p, s.keep
     st.markdown(
         "Dropping units changes the expected activation, so train and test must be "
         "rescaled to agree. **Inverted** dropout (every framework) divides kept units "
@@ -260,7 +199,7 @@ with tab_scale:
     inv.latex(r"\text{inverted: } y_\text{train}=\frac{m\odot x}{k},\quad y_\text{test}=x")
     van.latex(r"\text{vanilla: } y_\text{train}=m\odot x,\quad y_\text{test}=k\,x")
     st.caption("k = keep_prob; each m_i is 1 with probability k, else 0.")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(s.seed)
     x = torch.rand(200_000, generator=gen) + 0.5
     means: dict[str, list[float]] = {"train (one draw)": [], "test": []}
     units: dict[str, list[float]] = {"input x": x[:12].tolist()}
@@ -289,7 +228,10 @@ with tab_scale:
         "other would be off by a factor of keep_prob."
     )
 
-with tab_prune:
+
+def pruning_tab(panel: Panel, s: MapSetting) -> None:
+    """Dropout vs pruning vs L2 on one 16 x 16 weight matrix; its own controls."""
+    p, keep = s.p, s.keep
     st.markdown(
         "| | Dropout / DropConnect | Pruning | L2 weight decay |\n"
         "|---|---|---|---|\n"
@@ -307,7 +249,7 @@ with tab_prune:
     prune_col, decay_col = st.columns(2)
     prune_amount = panel(c.PRUNE, area=prune_col)
     decay = panel(c.L2_DECAY, area=decay_col)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(s.seed)
     layer = nn.Linear(16, 16, bias=False)
     with torch.no_grad():
         layer.weight.copy_(torch.randn(16, 16, generator=gen))
@@ -331,7 +273,7 @@ with tab_prune:
         f"L2, 100 steps (λ {decay:.3f})": decayed.detach(),
     }
     cols = st.columns(4)
-    for i, (col, (title, weights)) in enumerate(zip(cols, panels.items())):
+    for i, (col, (title, weights)) in enumerate(zip(cols, panels.items(), strict=True)):
         col.plotly_chart(
             heatmap(weights.numpy(), title=title, zmin=-scale, zmax=scale,
                     colorscale="RdBu", show_scale=i == len(panels) - 1, height=260),
@@ -339,5 +281,41 @@ with tab_prune:
         )
         col.caption(f"zeros: {(weights == 0).float().mean().item():.0%} · "
                     f"mean |w|: {weights.abs().mean().item():.3f}")
+
+
+def own_controls(panel: Panel, tab: Callable[..., None]) -> Callable[..., None]:
+    """``tab`` as a fragment, so that moving its own controls reruns only the tab.
+
+    Not when the teacher fixed the strength controls: they are then read-only, and
+    moving nothing needs no partial rerun.
+    """
+    return st.fragment(tab) if panel.shows("strength") else tab
+
+
+panel = page_panel(
+    "math",
+    "The math",
+    "How each regularizer is defined, and where the published formulas are off. Every "
+    "curve is computed live by `dropcore`; points marked *measured* are real random masks.",
+)
+panel.area.subheader("DropBlock on one feature map")
+setting = MapSetting(
+    keep=panel(c.KEEP), block=panel(c.BLOCK), height=panel(c.MAP_H), width=panel(c.MAP_W),
+    gamma=panel(c.GAMMA), seeding=panel(c.SEEDING), seed=panel(c.SEED),
+)
+
+# (title, draw): the order on screen; each tab draws itself from the sidebar's setting.
+TABS: tuple[tuple[str, Callable[[], None]], ...] = (
+    ("Seed rate γ", lambda: gamma_tab(setting)),
+    ("Where blocks land", lambda: map_tab(setting)),
+    ("Schedule", lambda: own_controls(panel, schedule_tab)(panel)),
+    ("Inverted vs vanilla", lambda: scaling_tab(setting)),
+    ("Dropout vs pruning vs L2", lambda: own_controls(panel, pruning_tab)(panel, setting)),
+)
+for area, (_, draw) in zip(
+    st.tabs([title for title, _ in TABS], key="tab", bind="query-params"), TABS, strict=True
+):
+    with area:
+        draw()
 
 panel.show_problems()

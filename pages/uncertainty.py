@@ -14,7 +14,7 @@ from pages.ui.exports import Download, csv_bytes, download_row, json_bytes, sett
 from pages.ui.inputs import choose_image
 from pages.ui.layout import page_panel
 from pages.ui.model import require_model
-from pages.ui.probing import model_input, run_probe
+from pages.ui.probing import model_input, pass_text, run_probe
 from pages.ui.regularizer import regularizer_controls
 from pages.ui.views import top1_text
 
@@ -39,11 +39,12 @@ if reg.settings.method == "none":
     st.info("With no regularizer every draw is the same network: pick a method in the "
             "sidebar (or a lesson preset) to see a spread.")
 
-x = model_input(loaded, picture.image)
-result = run_probe(loaded, x, reg.settings, reg.seed, samples=draws, record=False,
+x = model_input(loaded, picture)
+lookup = run_probe(loaded, x, reg.settings, reg.seed, samples=draws, record=False,
                    label="Monte Carlo draws")
-if result is None:
+if lookup is None:
     st.stop()
+result = lookup.result
 
 base, logits = result.baseline_logits, result.logits
 per_draw_entropy = entropy(logits)
@@ -54,7 +55,7 @@ expected = float(per_draw_entropy.mean())
 kl = kl_divergence(base, logits)
 
 st.caption(f"**{reg.summary()}** · {draws} draws · seed {reg.seed} · "
-           f"**{result.elapsed_s:.2f} s** on {loaded.device.type.upper()} · baseline top-1: "
+           f"{pass_text(lookup, loaded.device.type)} · baseline top-1: "
            f"{top1_text(loaded, base)}")
 m = st.columns(4)
 m[0].metric("top-1 flip rate", f"{flip_rate(base, logits):.0%}",

@@ -322,6 +322,23 @@ def test_theory_extremes(query: dict[str, str]) -> None:
     assert not at.warning[1:], texts(at.warning)
 
 
+def test_theory_tab_controls_rerun_their_tab() -> None:
+    at = open_page("theory")
+    at.slider(key="step").set_value(10_000).run()
+    assert_clean(at)
+    assert metric(at, "keep_prob at this step") == "0.9000"
+    at.slider(key="prune").set_value(0.3).run()
+    assert_clean(at)
+    assert any("pruned 30%" in str(c.proto.spec) for c in at.get("plotly_chart"))
+
+
+def test_theory_with_fixed_strength_controls() -> None:
+    at = open_page("theory", fix="strength", step="0")
+    assert_clean(at)
+    assert at.slider(key="step").disabled and at.slider(key="prune").disabled
+    assert metric(at, "keep_prob at this step") == "1.0000"
+
+
 def test_theory_bad_link() -> None:
     at = open_page("theory", h="0", w="1e9", tab="Nope", prune="-1")
     assert_clean(at)

@@ -67,6 +67,24 @@ def test_number_flag_choice_and_multi_link_checks() -> None:
     assert "`layer9` is not one of" in c.STAGES_CONTROL.url_problem(["layer9"])
 
 
+@pytest.mark.parametrize(
+    ("control", "override"),
+    [(c.SEED, {"hi": 5}), (c.KEEP, {"options": ("a",)}), (c.SITE, {"hi": 3}),
+     (c.STAGES_CONTROL, {"option": ("layer1",)}), (c.DEPTH, {"disable": True})],
+)
+def test_controls_reject_overrides_they_do_not_take(control: Control, override: dict) -> None:
+    # A misspelt or misplaced override must fail loudly, not be swallowed.
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        control.url_problem(["1"], **override)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        control.default_value(**override)
+
+
+def test_keep_prob_to_drop_probability_has_no_float_noise() -> None:
+    assert 1 - 0.9 != 0.1 and c.drop_probability(0.9) == 0.1
+    assert c.drop_probability(1.0) == 0.0 and c.drop_probability(0.0) == 1.0
+
+
 def test_every_control_key_is_unique() -> None:
     keys = [v.key for v in vars(c).values() if isinstance(v, Control)]
     assert len(keys) == len(set(keys))

@@ -44,6 +44,7 @@ __all__ = [
     "STEP",
     "TOTAL_STEPS",
     "WHERE_CONTROL",
+    "drop_probability",
 ]
 
 METHOD_LABELS: dict[str, str] = {
@@ -68,6 +69,7 @@ GROUPS: dict[str, str] = {
     "dropblock": "DropBlock options",
     "sites": "Where to inject",
     "seed": "Random seed",
+    "training": "Training set, epochs and seeds (Train page)",
 }
 
 # ResNet-50 feature maps at 224 x 224 input are 56, 28, 14 and 7 pixels wide; 32 covers
@@ -92,6 +94,14 @@ KEEP = Slider(
     help="Probability that a unit is kept; the drop probability is p = 1 - keep_prob. "
     "The DropBlock paper's best setting is 0.9.",
 )
+
+
+def drop_probability(keep: float) -> float:
+    """p = 1 - keep_prob, without float noise (1 - 0.9 is 0.09999999999999998), so equal
+    slider values give equal settings, cache keys and link texts."""
+    return round(1.0 - keep, 12)
+
+
 SCHEDULE = Flag(
     key="sched", label="Take keep_prob from a linear schedule", group="strength",
     default=False,

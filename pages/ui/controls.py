@@ -31,6 +31,9 @@ class Control(ABC):
     """What every control has: URL key (also the session-state key), label, help, group.
 
     ``group`` names the set of controls a teacher can hide together (see :class:`Panel`).
+    ``dynamic`` below stands for the draw-time overrides a kind of control declares by
+    name (a slider's ``hi``, a choice's ``options``); any other keyword is a TypeError,
+    so a misspelt override cannot be silently ignored.
     """
 
     key: str
@@ -72,11 +75,11 @@ class Slider(Control):
     def bounds(self, hi: float | None = None) -> tuple[float, float]:
         return self.lo, self.hi if hi is None else hi
 
-    def default_value(self, hi: float | None = None, **_: Any) -> float:
+    def default_value(self, hi: float | None = None) -> float:
         lo, top = self.bounds(hi)
         return min(max(self.default, lo), top)
 
-    def url_problem(self, raw: list[str], hi: float | None = None, **_: Any) -> str | None:
+    def url_problem(self, raw: list[str], hi: float | None = None) -> str | None:
         lo, top = self.bounds(hi)
         text = raw[-1]
         try:
@@ -89,7 +92,7 @@ class Slider(Control):
             return f"`{self.key}={text}` is not a whole number"
         return None
 
-    def widget(self, *, disabled: bool, hi: float | None = None, **_: Any) -> float:
+    def widget(self, *, disabled: bool, hi: float | None = None) -> float:
         lo, top = self.bounds(hi)
         return st.slider(
             self.label, min_value=lo, max_value=top, value=self.default_value(hi),
@@ -107,10 +110,10 @@ class Number(Control):
     default: int
     step: int = 1
 
-    def default_value(self, **_: Any) -> int:
+    def default_value(self) -> int:
         return self.default
 
-    def url_problem(self, raw: list[str], **_: Any) -> str | None:
+    def url_problem(self, raw: list[str]) -> str | None:
         text = raw[-1]
         try:
             value = int(text)
@@ -120,7 +123,7 @@ class Number(Control):
             return f"`{self.key}={text}` is outside {self.lo}..{self.hi}"
         return None
 
-    def widget(self, *, disabled: bool, **_: Any) -> int:
+    def widget(self, *, disabled: bool) -> int:
         return int(
             st.number_input(
                 self.label, min_value=self.lo, max_value=self.hi, value=self.default,
@@ -136,18 +139,18 @@ class Flag(Control):
 
     default: bool
 
-    def default_value(self, **_: Any) -> bool:
+    def default_value(self) -> bool:
         return self.default
 
     def describe(self, value: Any) -> str:
         return "on" if value else "off"
 
-    def url_problem(self, raw: list[str], **_: Any) -> str | None:
+    def url_problem(self, raw: list[str]) -> str | None:
         if raw[-1].lower() not in ("true", "false"):
             return f"`{self.key}={raw[-1]}` is not true or false"
         return None
 
-    def widget(self, *, disabled: bool, **_: Any) -> bool:
+    def widget(self, *, disabled: bool) -> bool:
         return st.toggle(
             self.label, value=self.default, key=self.key, help=self.help,
             disabled=disabled, bind="query-params",
@@ -170,25 +173,21 @@ class Choice(Control):
     def label_of(self, value: str) -> str:
         return self.labels.get(value, value)
 
-    def default_value(self, options: Sequence[str] | None = None, **_: Any) -> str:
+    def default_value(self, options: Sequence[str] | None = None) -> str:
         opts = tuple(options) if options is not None else self.options
         return self.default if self.default in opts else opts[0]
 
     def describe(self, value: Any) -> str:
         return self.label_of(value)
 
-    def url_problem(
-        self, raw: list[str], options: Sequence[str] | None = None, **_: Any
-    ) -> str | None:
+    def url_problem(self, raw: list[str], options: Sequence[str] | None = None) -> str | None:
         opts = tuple(options) if options is not None else self.options
         labels = [self.label_of(o) for o in opts]
         if raw[-1] not in labels:
             return f"`{self.key}={raw[-1]}` is not one of {', '.join(labels)}"
         return None
 
-    def widget(
-        self, *, disabled: bool, options: Sequence[str] | None = None, **_: Any
-    ) -> str:
+    def widget(self, *, disabled: bool, options: Sequence[str] | None = None) -> str:
         opts = tuple(options) if options is not None else self.options
         default = self.default_value(opts)
         common: dict[str, Any] = {
@@ -211,13 +210,13 @@ class Multi(Control):
     options: tuple[str, ...]
     default: tuple[str, ...]
 
-    def default_value(self, **_: Any) -> tuple[str, ...]:
+    def default_value(self) -> tuple[str, ...]:
         return self.default
 
     def describe(self, value: Any) -> str:
         return ", ".join(value) or "none"
 
-    def url_problem(self, raw: list[str], **_: Any) -> str | None:
+    def url_problem(self, raw: list[str]) -> str | None:
         unknown = [v for v in raw if v not in self.options]
         if not unknown:
             return None
@@ -226,7 +225,7 @@ class Multi(Control):
             return f"`{self.key}`: ignored {names} (not one of {', '.join(self.options)})"
         return f"`{self.key}`: {names} is not one of {', '.join(self.options)}"
 
-    def widget(self, *, disabled: bool, **_: Any) -> tuple[str, ...]:
+    def widget(self, *, disabled: bool) -> tuple[str, ...]:
         chosen = st.multiselect(
             self.label, self.options, default=list(self.default), key=self.key,
             help=self.help, disabled=disabled, bind="query-params",

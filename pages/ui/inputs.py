@@ -12,6 +12,7 @@ from models.images import MAX_BYTES, ImageError, load_image, sample_image
 
 from . import catalog as c
 from .controls import Panel
+from .picker import fashion_sample, pick_net
 
 __all__ = ["Picture", "choose_image"]
 
@@ -23,11 +24,23 @@ _UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp"]
 
 @dataclass(frozen=True)
 class Picture:
-    """The chosen picture (RGB) and how to name it."""
+    """The chosen picture (RGB), how to name it, and a key that identifies its pixels
+    (``sample:<name>`` or ``upload:<file id>``) for caches."""
 
     image: Image.Image
     name: str
     uploaded: bool
+    key: str
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _sample(name: str) -> Image.Image:
+    # Decoded once per process and shared: nothing in DropLab draws on a picture in place.
+    return sample_image(name)
+
+
+def _sample_picture(name: str) -> Picture:
+    return Picture(_sample(name), name, uploaded=False, key=f"sample:{name}")
 
 
 def _shrink(img: Image.Image) -> Image.Image:
@@ -50,12 +63,16 @@ def _decoded_upload(upload: UploadedFile) -> Image.Image:
 
 
 def choose_image(panel: Panel) -> Picture:
-    """Sample picker and uploader; a bad upload is reported and the sample is used."""
+    """Network picker, sample picker and uploader; a bad upload is reported and the sample
+    is used. A trained network (see :mod:`.picker`) gets Fashion-MNIST pictures."""
     if panel.shows("image"):
         panel.area.subheader("Image")
+    if pick_net(panel) is not None:  # a trained Fashion-MNIST network: its own pictures
+        name, image = fashion_sample(panel)
+        return Picture(image, name, uploaded=False, key=f"fashion:{name}")
     label = panel(c.IMAGE)
     if "image" in panel.locked:
-        return Picture(sample_image(label), label, uploaded=False)
+        return _sample_picture(label)
     upload = panel.area.file_uploader(
         "Or upload a picture", type=_UPLOAD_TYPES, key="upload",
         max_upload_size=MAX_BYTES // (1024 * 1024),
@@ -63,12 +80,13 @@ def choose_image(panel: Panel) -> Picture:
         "browser session: shared links carry the sample image and settings, not uploads.",
     )
     if upload is None:
-        return Picture(sample_image(label), label, uploaded=False)
+        return _sample_picture(label)
     try:
-        return Picture(_decoded_upload(upload), upload.name, uploaded=True)
+        return Picture(_decoded_upload(upload), upload.name, uploaded=True,
+                       key=f"upload:{upload.file_id}")
     except ImageError as err:
         panel.notices.error(
             f"**{upload.name}** cannot be used: {err} Showing the sample '{label}' instead.",
             icon=":material/broken_image:",
         )
-        return Picture(sample_image(label), label, uploaded=False)
+        return _sample_picture(label)

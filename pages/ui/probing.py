@@ -1,25 +1,72 @@
-"""Running a probe from a page: input tensor, progress bar, and errors as messages."""
+"""Running a probe from a page: input tensor, shared results, progress bar, errors as messages."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Collection
+from dataclasses import dataclass
 
 import streamlit as st
 import torch
-from PIL import Image
 
-from dropcore.probe import ProbeResult, ProbeSettings, probe
+from dropcore.probe import Lookup, ProbeSettings, cached_probe, site_names
 from models import LoadedModel
 
-__all__ = ["model_input", "run_probe"]
+from .inputs import Picture
+
+__all__ = ["SHARED_MARK", "Sites", "model_input", "pass_text", "run_probe", "sites_of"]
 
 log = logging.getLogger(__name__)
 
+# Said in a page's status line when its result came from the shared cache (or from an
+# identical pass another session was running); the load test counts it as a cache hit.
+SHARED_MARK = "shared result"
+# How often a session waiting for another's identical Monte Carlo run touches its
+# progress bar: that call is where Streamlit stops a run the person has superseded.
+_WAIT_REFRESH_S = 1.0
 
-def model_input(loaded: LoadedModel, image: Image.Image) -> torch.Tensor:
-    """``image`` preprocessed by the model's own transform: Tensor[3, H, W]."""
-    return loaded.transform(image)
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _model_input(model_name: str, picture_key: str, _loaded: LoadedModel,
+                 _picture: Picture) -> torch.Tensor:
+    # Keyed by the picture's identity (sample name or upload id), not its pixels: hashing
+    # a picture each rerun would cost more than the transform it saves.
+    with torch.inference_mode():  # shared by sessions: in-place writes must raise
+        return _loaded.transform(_picture.image)
+
+
+def model_input(loaded: LoadedModel, picture: Picture) -> torch.Tensor:
+    """``picture`` preprocessed by the model's own transform: Tensor[3, H, W] (read-only)."""
+    return _model_input(loaded.name, picture.key, loaded, picture)
+
+
+@dataclass(frozen=True)
+class Sites:
+    """The injection sites a setting selects, or why it selects none that can be used."""
+
+    names: tuple[str, ...]
+    problem: str | None = None
+
+
+def sites_of(loaded: LoadedModel, settings: ProbeSettings) -> Sites:
+    """Sites of ``settings`` on the shared model (none for ``"none"``).
+
+    A setting can select nothing to regularize (DropConnect on identity shortcuts only):
+    that is a :attr:`Sites.problem` for the page to show, not an exception.
+    """
+    if settings.method == "none":
+        return Sites(())
+    try:
+        return Sites(site_names(loaded.model, settings))
+    except ValueError as err:
+        return Sites((), str(err))
+
+
+def pass_text(lookup: Lookup, device: str) -> str:
+    """``pass **0.41 s** on CPU`` (with :data:`SHARED_MARK` when not computed here)."""
+    text = f"pass **{lookup.result.elapsed_s:.2f} s** on {device.upper()}"
+    return f"{text} ({SHARED_MARK})" if lookup.shared else text
 
 
 def run_probe(
@@ -31,22 +78,31 @@ def run_probe(
     samples: int = 1,
     record: bool | Collection[str] = True,
     label: str = "Drawing",
-) -> ProbeResult | None:
-    """One probe call; a progress bar for Monte-Carlo runs; None (after a message) on error.
+) -> Lookup | None:
+    """One probe through the shared cache; a progress bar for Monte Carlo runs; None (after
+    a message) on error.
 
     The progress bar is also what lets a newer interaction win: Streamlit raises its rerun
-    exception inside the bar's update, which stops the probe between chunks of draws.
+    exception inside the bar's update, which stops the probe between chunks of draws, or
+    stops waiting for another session's identical run.
     """
     bar = st.progress(0.0, text=f"{label}: 0 of {samples}") if samples > 1 else None
+    waited = [time.monotonic()]
 
     def advance(done: int, total: int) -> None:
         if bar is not None:
             bar.progress(done / total, text=f"{label}: {done} of {total}")
 
+    def waiting() -> None:
+        if bar is not None and time.monotonic() - waited[0] >= _WAIT_REFRESH_S:
+            waited[0] = time.monotonic()
+            bar.progress(0.0, text=f"{label}: another session is running the same "
+                         f"{samples} draws; sharing its result")
+
     try:
-        return probe(
+        return cached_probe(
             loaded.model, x, settings, seed=seed, samples=samples, record=record,
-            progress=advance,
+            progress=advance, poll=waiting,
         )
     except ValueError as err:
         st.error(f"These settings cannot be probed: {err}", icon=":material/error:")

@@ -118,7 +118,7 @@ def regularizer_controls(panel: Panel) -> Regularizer | None:
             return None
     try:
         settings = ProbeSettings(
-            method=method, p=round(1.0 - keep, 12), block_size=block, gamma=gamma,
+            method=method, p=c.drop_probability(keep), block_size=block, gamma=gamma,
             seeding=seeding, per_channel=per_channel, inverted=inverted, stages=stages,
             where=where, depth_scaling=depth, cam_layer=cam_layer,
         )

@@ -27,6 +27,7 @@ __all__ = [
     "blank_tile",
     "fingerprint",
     "grid",
+    "jpeg_bytes",
     "mask_plane",
     "mask_tile",
     "model_view",
@@ -56,11 +57,13 @@ def _colorize(values: np.ndarray, lut: np.ndarray) -> np.ndarray:
 
 
 def model_view(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> Image.Image:
-    """The preprocessed input (Tensor[3, H, W], normalised) as the picture the model sees."""
-    m = torch.tensor(mean, dtype=x.dtype).view(3, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype).view(3, 1, 1)
-    rgb = (x.detach().cpu() * s + m).clamp(0, 1).permute(1, 2, 0).numpy()
-    return Image.fromarray(np.rint(rgb * 255).astype(np.uint8), "RGB")
+    """The preprocessed input (Tensor[3 or 1, H, W], normalised) as the picture the model
+    sees; a small one (a 28 x 28 Fashion-MNIST input) is enlarged with crisp pixels."""
+    m = torch.tensor(mean, dtype=x.dtype).view(-1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype).view(-1, 1, 1)
+    img = (x.detach().cpu() * s + m).clamp(0, 1).expand(3, -1, -1)
+    rgb = img.permute(1, 2, 0).numpy()
+    return _upscale(Image.fromarray(np.rint(rgb * 255).astype(np.uint8), "RGB"), 224)
 
 
 def overlay(view: Image.Image, cam: torch.Tensor, alpha: float = 0.5) -> Image.Image:
@@ -158,11 +161,20 @@ def grid(
     return out
 
 
-def png_bytes(img: Image.Image) -> bytes:
-    """``img`` encoded as PNG."""
+def _encoded(img: Image.Image, fmt: str, **options: int) -> bytes:
     buf = io.BytesIO()
-    img.save(buf, "PNG")
+    img.save(buf, fmt, **options)
     return buf.getvalue()
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    """``img`` encoded as PNG (lossless: mask cells stay crisp)."""
+    return _encoded(img, "PNG")
+
+
+def jpeg_bytes(img: Image.Image, quality: int = 90) -> bytes:
+    """``img`` encoded as JPEG (photos and heatmaps: a fraction of the PNG's size)."""
+    return _encoded(img, "JPEG", quality=quality)
 
 
 def fingerprint(result: ProbeResult, site: SiteRecord | None = None) -> str:

@@ -1,21 +1,60 @@
 """Pieces of pages that more than one page shows: the model's view with Grad-CAM overlays,
-top-1 captions, and the pictures of one injection site."""
+top-1 captions, and the pictures of one injection site.
+
+Pictures leave here encoded (JPEG for photos, PNG for masks, whose cells must stay crisp):
+``st.image`` then only hashes the bytes instead of encoding a PIL image on every rerun.
+:func:`shared` keeps encoded pictures across sessions, keyed by the probe they show, so a
+class that asks for the same setting draws its pictures once.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, TypeVar
 
 import torch
 from PIL import Image
 
-from dropcore.probe import ProbeResult, SiteRecord, probabilities
+from dropcore.probe import ProbeKey, ProbeResult, SharedCache, SiteRecord, probabilities
 from models import LoadedModel
 
 from . import render
 
 __all__ = [
-    "CamImages", "SitePictures", "cam_images", "mask_mosaic", "site_pictures", "top1_text",
+    "CamImages", "SitePictures", "cam_images", "cam_pictures", "input_view", "mask_mosaic",
+    "shared", "site_pictures", "top1_text",
 ]
+
+T = TypeVar("T")
+# Encoded pictures of recent probes: a Playground view is ~100 KB, so this holds hundreds.
+_PICTURE_BUDGET = 48 * 2**20
+
+
+def _encoded_bytes(value: Any) -> int:
+    if isinstance(value, bytes):
+        return len(value)
+    if isinstance(value, (tuple, list)):
+        return sum(_encoded_bytes(v) for v in value)
+    if is_dataclass(value):
+        return sum(_encoded_bytes(getattr(value, f.name)) for f in fields(value))
+    return 0
+
+
+_pictures: SharedCache[Hashable, Any] = SharedCache(_PICTURE_BUDGET, sizeof=_encoded_bytes)
+
+
+def shared(probe: ProbeKey | None, part: Hashable, draw: Callable[[], T]) -> T:
+    """``draw()``, computed once per server for the probe ``probe`` and ``part`` (which
+    pictures of it); ``probe`` None (a result without a key): drawn here, not shared.
+
+    ``draw`` must return immutable values (bytes, frozen dataclasses or tuples of them)
+    that depend on nothing but the probe and ``part``: every session gets the same object.
+    """
+    if probe is None:
+        return draw()
+    value, _ = _pictures.get_or_compute((probe, part), draw)
+    return value
 
 
 def top1_text(loaded: LoadedModel, logits: torch.Tensor) -> str:
@@ -27,22 +66,29 @@ def top1_text(loaded: LoadedModel, logits: torch.Tensor) -> str:
 
 @dataclass(frozen=True)
 class CamImages:
-    """The model's input and the first draw's Grad-CAM overlays."""
+    """The model's input and the first draw's Grad-CAM overlays, as JPEG bytes."""
 
-    view: Image.Image
-    baseline: Image.Image
-    regularized: Image.Image
+    view: bytes
+    baseline: bytes
+    regularized: bytes
+
+
+def input_view(loaded: LoadedModel, x: torch.Tensor) -> Image.Image:
+    """The input as the model sees it (normalisation undone)."""
+    return render.model_view(x, loaded.transform.mean, loaded.transform.std)
+
+
+def cam_pictures(
+    loaded: LoadedModel, x: torch.Tensor, result: ProbeResult
+) -> tuple[Image.Image, Image.Image, Image.Image]:
+    """Input as the model sees it, baseline CAM overlay, first draw's CAM overlay."""
+    view = input_view(loaded, x)
+    return view, render.overlay(view, result.cam_baseline), render.overlay(view, result.cams[0])
 
 
 def cam_images(loaded: LoadedModel, x: torch.Tensor, result: ProbeResult) -> CamImages:
-    """Input as the model sees it, baseline CAM overlay, first draw's CAM overlay."""
-    transform = loaded.transform
-    view = render.model_view(x, transform.mean, transform.std)
-    return CamImages(
-        view=view,
-        baseline=render.overlay(view, result.cam_baseline),
-        regularized=render.overlay(view, result.cams[0]),
-    )
+    """:func:`cam_pictures`, encoded."""
+    return CamImages(*(render.jpeg_bytes(p) for p in cam_pictures(loaded, x, result)))
 
 
 @dataclass(frozen=True)
@@ -51,15 +97,15 @@ class SitePictures:
 
     ``channel`` is the most active channel whose mask drops something in this draw (the
     most active channel if none does), so the large mask is not an empty square by chance.
-    ``caption`` says what the large mask shows.
+    ``caption`` says what the large mask shows. Pictures are PNG bytes.
     """
 
     channel: int
     caption: str
-    mask: Image.Image
-    before: Image.Image
-    after: Image.Image
-    grid: Image.Image
+    mask: bytes
+    before: bytes
+    after: bytes
+    grid: bytes
     grid_channels: tuple[int, ...]
 
 
@@ -108,10 +154,10 @@ def site_pictures(record: SiteRecord, channels: int = 8) -> SitePictures | None:
     return SitePictures(
         channel=top,
         caption=caption,
-        mask=render.mask_tile(render.mask_plane(record.keep_mask, top, hw)),
-        before=render.activation_tile(before[top], vmax(top), size=224),
-        after=render.activation_tile(after[top], vmax(top), size=224),
-        grid=render.grid(rows, labels=("before", "mask", "after")),
+        mask=render.png_bytes(render.mask_tile(render.mask_plane(record.keep_mask, top, hw))),
+        before=render.png_bytes(render.activation_tile(before[top], vmax(top), size=224)),
+        after=render.png_bytes(render.activation_tile(after[top], vmax(top), size=224)),
+        grid=render.png_bytes(render.grid(rows, labels=("before", "mask", "after"))),
         grid_channels=tuple(strongest),
     )
 

@@ -192,3 +192,33 @@ def test_playground_path_forwards_to_the_default_page(page: object, streamlit_se
     assert url.startswith(f"{streamlit_server}/?"), url
     assert all(p in url for p in ("seed=3", "stages=layer1", "stages=layer4")), url
     assert "seed 3" in status_text(page)
+
+
+def test_two_sessions_with_identical_settings_see_identical_results(
+    browser: object, streamlit_server: str
+) -> None:
+    """Two students open the same setting at the same moment: one pass serves both, and
+    they see the same masks, numbers and pictures (pictures are content-addressed, so
+    equal bytes give equal image URLs)."""
+    link = f"{streamlit_server}/?keep=0.85&block=5&seed=21&stages=layer2&stages=layer3"
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+                for _ in range(2)]
+    try:
+        pages = [ctx.new_page() for ctx in contexts]
+        for pg in pages:
+            pg.goto(link)
+        seen = []
+        for pg in pages:
+            pg.get_by_text("Everything (JSON)").wait_for(timeout=300_000)
+            wait_settled(pg)
+            assert_no_exception(pg)
+            images = pg.eval_on_selector_all(
+                '[data-testid="stImage"] img', "els => els.map(e => e.getAttribute('src'))")
+            seen.append((fingerprint(pg), metrics(pg), images))
+        assert seen[0] == seen[1]
+        assert len(seen[0][2]) >= 5  # input, two CAMs, mask, before, after, grid
+        # One of them computed the pass; the other was served the shared result.
+        assert any("shared result" in status_text(pg) for pg in pages)
+    finally:
+        for ctx in contexts:
+            ctx.close()
