@@ -39,6 +39,8 @@ PAGES = [
             url_path="uncertainty"),
     st.Page("pages/theory.py", title="The math", icon=":material/functions:",
             url_path="theory"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:",
+            url_path="train"),
 ]
 page = st.navigation(PAGES, position="top")
 

@@ -1,0 +1,100 @@
+"""The network picker: the pretrained ResNet, or any network the Train page has trained.
+
+A trained network comes with Fashion-MNIST pictures (what it was trained on), so its
+predictions mean something even where no ImageNet weights can be had. The choice is a
+URL parameter (``net``) like every other control: a link opens the same trained network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import streamlit as st
+import torch
+from PIL import Image
+
+import models
+from dropcore.train import RunCache, RunConfig, default_root
+from dropcore.train.splits import NORMALIZATION
+
+from .controls import Choice, Panel
+
+__all__ = ["PRETRAINED", "fashion_sample", "net_label", "pick_net", "picked_model"]
+
+PRETRAINED = "pretrained"
+_FASHION = Choice(
+    key="fimage", label="Fashion-MNIST picture", group="image", options=(), default="",
+    help="Validation pictures the trained network never saw in training, one per class.",
+)
+
+
+def net_label(config: RunConfig) -> str:
+    """How a trained network is named in the picker and in links (unique per run)."""
+    return (f"{config.label()} · {config.train_size}×{config.epochs} · "
+            f"{config.key()[:6]}")
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _trained_runs(root: str) -> dict[str, RunConfig]:
+    # Re-listed every few seconds: a run finished by another session shows up quickly.
+    return {r.config.key(): r.config for r in RunCache(root).results()}
+
+
+def _net_control(runs: dict[str, RunConfig]) -> Choice:
+    labels = {PRETRAINED: "Pretrained ResNet (ImageNet)",
+              **{k: f"Trained: {net_label(cfg)}" for k, cfg in runs.items()}}
+    return Choice(
+        key="net", label="Network", group="image", options=tuple(labels), default=PRETRAINED,
+        labels=labels,
+        help="The pretrained ImageNet ResNet, or a small ResNet trained on the Train page "
+        "(Fashion-MNIST, 28 × 28 grayscale); the same controls, masks and Grad-CAM apply.",
+    )
+
+
+def pick_net(panel: Panel) -> RunConfig | None:
+    """Draw the picker; the chosen trained run's config, or None for the pretrained net."""
+    runs = _trained_runs(str(default_root()))
+    if len(runs) == 0 and not st.query_params.get_all("net"):
+        st.session_state["_picked_net"] = None
+        return None  # nothing trained yet: no picker to distract from the picture
+    key = panel(_net_control(runs))
+    st.session_state["_picked_net"] = key
+    return runs.get(key)
+
+
+@dataclass(frozen=True)
+class _FashionTransform:
+    """The trained network's preprocessing, with the mean/std the pages' views undo."""
+
+    fn: Callable[[Image.Image], torch.Tensor]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        return self.fn(image)
+
+
+def picked_model() -> models.LoadedModel | None:
+    """The trained network this session picked (None: the pretrained one)."""
+    key = st.session_state.get("_picked_net")
+    runs = _trained_runs(str(default_root()))
+    if key is None or key not in runs:
+        return None
+    config = runs[key]
+    loaded = models.load_trained(config, root=str(default_root()))
+    mean, std = NORMALIZATION[config.dataset]
+    return replace(loaded, name=f"small_resnet:{config.key()}",
+                   transform=_FashionTransform(loaded.transform, mean, std))
+
+
+@st.cache_resource(show_spinner=False)
+def _samples() -> dict[str, Image.Image]:
+    return {name: img for img, name in models.fashion_samples(10)}
+
+
+def fashion_sample(panel: Panel) -> tuple[str, Image.Image]:
+    """Draw the Fashion-MNIST picture choice; (class name, picture)."""
+    samples = _samples()
+    name = panel(_FASHION, options=tuple(samples))
+    return name, samples[name]

@@ -1,0 +1,127 @@
+"""The Train page's view of the training engine: one shared manager, this session's runs.
+
+The page never trains: it asks the process-wide :class:`RunManager` (background worker
+processes, one run at a time, lower CPU priority) and reads statuses, which never block.
+Many sessions asking for the same run share one computation through the run cache.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import streamlit as st
+
+from dropcore.train import RunCache, RunConfig, RunManager, RunResult, RunStatus, default_root
+
+__all__ = ["Board", "board", "cancel", "run_cache", "run_manager", "submit"]
+
+ACTIVE = ("queued", "running", "elsewhere")
+
+
+@st.cache_resource(show_spinner=False)
+def _manager(root: str) -> RunManager:
+    # Keyed by the cache directory, so a server (or a test) that points DROPLAB_RUNS
+    # elsewhere gets a manager of its own.
+    return RunManager(RunCache(root), workers=1, niceness=10)
+
+
+def run_manager() -> RunManager:
+    """The process-wide manager of the run cache in ``$DROPLAB_RUNS`` (or the default)."""
+    return _manager(str(default_root()))
+
+
+def run_cache() -> RunCache:
+    """The run cache the manager writes to."""
+    return run_manager().cache
+
+
+def _watcher() -> str:
+    # One id per browser session: a run stops when every session that asked for it cancels.
+    if "_train_watcher" not in st.session_state:
+        st.session_state["_train_watcher"] = uuid.uuid4().hex
+    return str(st.session_state["_train_watcher"])
+
+
+def submit(configs: Sequence[RunConfig]) -> None:
+    """Ask for every run (cached ones are served, running ones joined, others queued)."""
+    manager, who = run_manager(), _watcher()
+    for cfg in configs:
+        manager.submit(cfg, who)
+
+
+def cancel(configs: Sequence[RunConfig]) -> None:
+    """This session no longer wants these runs (each stops when nobody else wants it)."""
+    manager, who = run_manager(), _watcher()
+    for cfg in configs:
+        manager.cancel(cfg, who)
+
+
+@dataclass(frozen=True)
+class Board:
+    """The statuses of a plan's runs, and what they add up to (``shipped``: results the
+    project ships, not runs of this server)."""
+
+    statuses: dict[str, RunStatus]
+    shipped: bool = False
+
+    def of(self, config: RunConfig) -> RunStatus:
+        """The status of one run."""
+        return self.statuses[config.key()]
+
+    @property
+    def counts(self) -> Counter[str]:
+        """How many runs are in each state."""
+        return Counter(s.state for s in self.statuses.values())
+
+    @property
+    def active(self) -> bool:
+        """Some run is queued or training (here or on another replica)."""
+        return any(s.state in ACTIVE for s in self.statuses.values())
+
+    @property
+    def complete(self) -> bool:
+        """Every run has its result."""
+        return all(s.result is not None for s in self.statuses.values())
+
+    @property
+    def fraction(self) -> float:
+        """Share of the plan's training steps done (finished runs count whole)."""
+        if not self.statuses:
+            return 0.0
+        done = sum(1.0 if s.result is not None else s.fraction for s in self.statuses.values())
+        return done / len(self.statuses)
+
+    @property
+    def queue_position(self) -> int | None:
+        """Runs of other people ahead of this plan's first queued run (None: none queued)."""
+        queued = [s.position for s in self.statuses.values() if s.state == "queued"]
+        return min(queued) if queued else None
+
+    def eta_s(self) -> float | None:
+        """Seconds until every active run is done: the running runs' estimates plus, for
+        each queued run, the length of a run as measured so far (None before any)."""
+        running = [s for s in self.statuses.values() if s.state in ("running", "elsewhere")]
+        per_run = [s.result.seconds for s in self.statuses.values() if s.result is not None]
+        per_run += [s.eta_s / (1 - s.fraction) for s in running
+                    if s.eta_s is not None and s.fraction < 1]
+        queued = sum(1 for s in self.statuses.values() if s.state == "queued")
+        if queued and not per_run:
+            return None
+        known = [s.eta_s for s in running if s.eta_s is not None]
+        if len(known) < len(running):
+            return None
+        typical = sum(per_run) / len(per_run) if per_run else 0.0
+        return sum(known) + queued * typical
+
+    def results(self, configs: Sequence[RunConfig]) -> list[RunResult]:
+        """The finished results among ``configs``."""
+        return [r for r in (self.of(cfg).result for cfg in configs) if r is not None]
+
+
+def board(configs: Sequence[RunConfig]) -> Board:
+    """The statuses of ``configs`` now (reads the cache and the live progress files)."""
+    manager = run_manager()
+    return Board({cfg.key(): manager.status(cfg) for cfg in configs})
