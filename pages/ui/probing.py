@@ -28,7 +28,7 @@ _WAIT_REFRESH_S = 1.0
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _model_input(model_name: str, picture_key: str, _loaded: LoadedModel,
+def _model_input(model_key: str, picture_key: str, _loaded: LoadedModel,
                  _picture: Picture) -> torch.Tensor:
     # Keyed by the picture's identity (sample name or upload id), not its pixels: hashing
     # a picture each rerun would cost more than the transform it saves.
@@ -38,7 +38,8 @@ def _model_input(model_name: str, picture_key: str, _loaded: LoadedModel,
 
 def model_input(loaded: LoadedModel, picture: Picture) -> torch.Tensor:
     """``picture`` preprocessed by the model's own transform: Tensor[3, H, W] (read-only)."""
-    return _model_input(loaded.name, picture.key, loaded, picture)
+    return _model_input(f"{loaded.name}:{loaded.weights_source}", picture.key, loaded,
+                        picture)
 
 
 @dataclass(frozen=True)
