@@ -126,10 +126,12 @@ def measure(url: str, changes: int) -> list[dict[str, object]]:
             shown = page.evaluate("window.__droplabStatusAt")
             pass_s = float(re.search(r"pass ([0-9.]+) s", status).group(1))  # type: ignore[union-attr]
             rows.append({"change": name, "latency_s": (end - start) / 1000, "pass_s": pass_s,
-                         "status_shown_s": (shown - start) / 1000})
+                         "status_shown_s": (shown - start) / 1000,
+                         # Served from the shared cache: no pass ran for this change.
+                         "shared": "shared result" in status})
             print(f"{i + 1:3d}  {name:24s} {rows[-1]['latency_s']:6.3f} s  (probe pass "
-                  f"{pass_s:.2f} s, new status line after {rows[-1]['status_shown_s']:.2f} s)",
-                  flush=True)
+                  f"{pass_s:.2f} s{', shared' if rows[-1]['shared'] else ''}, new status "
+                  f"line after {rows[-1]['status_shown_s']:.2f} s)", flush=True)
         browser.close()
     return rows
 

@@ -1,20 +1,34 @@
-"""Load test: K concurrent DropLab sessions drive the Playground on a real server.
+"""Load test: many DropLab sessions drive the Playground on a real server.
 
 Each session is what a browser tab is to the server: a websocket on ``/_stcore/stream``
-speaking Streamlit's protobuf protocol. It opens the Playground with its own link (its own
-seed), then changes controls one at a time, as a student does, waiting for each rerun to
-finish before the next change; it also fetches the images the page shows, as a browser
-would. No browser runs, so the two shared cores measure the server, not Chromium.
+speaking Streamlit's protobuf protocol. It opens the Playground with its link, then
+changes controls one at a time, as a student does, waiting for each rerun to finish; it
+also fetches the images the page shows, as a browser would. No browser runs, so the two
+shared cores measure the server, not Chromium.
 
-Reported per K: p50/p95 of the interaction latency (change sent -> script finished),
+Scenarios (``--scenarios``):
+
+* ``class`` (a): K students follow the lesson (the default link, the lesson's few
+  settings, out of phase) with a mean think time of 15 s (exponential); K grows through
+  ``--class-k`` until p95 reaches 2 s: the largest K that met it.
+* ``burst`` (b): ``--burst`` students (100) click the *Paper setting* preset within
+  ``--burst-window`` seconds (2) of each other.
+* ``explore`` (c): like (a), but every student has their own seed and random
+  keep_prob/block_size values: distinct settings, so the shared cache cannot help.
+* ``closed``: K sessions with distinct settings and no think time (the earlier table).
+* ``soak``: ``--soak`` interactions in one session; memory along the way.
+
+Every phase reports p50/p95 of the interaction latency (change sent -> script finished),
 errors (exceptions on the page, failed runs, timeouts, failed image fetches), isolation
-violations (a session seeing another session's seed, or numbers that differ from a solo
-replay of its final link), and the server's resident memory. ``--soak N`` then runs N
-interactions in one session and reports memory along the way (leaks of hooks or tensors
-show up as steady growth).
+violations (a page showing another seed or a setting the session did not choose, or a
+final page that differs from a solo replay of its link), server CPU per interaction and
+its ratio to the probe pass's own CPU (measured first, in this process), the cache hit
+rate and the passes computed (a page says "shared result" when it ran none), and the
+server's memory.
 
-    python bench/load_test.py                         # K = 1, 8, 32 and a 500-step soak
-    python bench/load_test.py --sessions 1 8 --interactions 5 --soak 0
+    python bench/load_test.py                                   # class, burst, explore
+    python bench/load_test.py --scenarios closed --sessions 1 8
+    python bench/load_test.py --scenarios class --class-k 2 --interactions 2 --think 1
 
 Everything is bounded: per-run timeout, a global deadline, and the server it starts is
 stopped at the end. Traffic goes to 127.0.0.1 only. Results go to bench/results/.
@@ -25,6 +39,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -50,8 +65,9 @@ from typing_extensions import Self
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import write_json  # after the sys.path fix
-from tests.e2e.conftest import free_port, stop_server
+from bench.common import write_json  # noqa: E402  (after the sys.path fix)
+from pages.ui.probing import SHARED_MARK  # noqa: E402
+from tests.e2e.conftest import free_port, stop_server  # noqa: E402
 
 FINISHED_OK = ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY
 FINISHED_RERUN = ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN
@@ -112,12 +128,17 @@ class Run:
         """The page's texts with wall-clock timings blanked (equal for equal links)."""
         return tuple(TIMING.sub("<t>", t) for t in self.texts())
 
-    def widgets(self) -> dict[str, tuple[str, Any]]:
-        """URL parameter -> (element kind, proto) of every URL-bound widget."""
+    def widgets(self, bound: bool = True) -> dict[str, tuple[str, Any]]:
+        """URL parameter -> (element kind, proto) of every URL-bound widget (``bound``
+        False: element id -> the same, for every widget)."""
         found: dict[str, tuple[str, Any]] = {}
         for path in sorted(self.elements):
             kind, proto = self.elements[path]
-            if kind in WIDGET_KINDS and getattr(proto, "query_param_key", ""):
+            if kind not in WIDGET_KINDS:
+                continue
+            if not bound:
+                found[proto.id] = (kind, proto)
+            elif getattr(proto, "query_param_key", ""):
                 found[proto.query_param_key] = (kind, proto)
         return found
 
@@ -180,6 +201,18 @@ class Session:
             if key not in widgets:
                 raise ProtocolError(f"no widget bound to {key!r}; have {sorted(widgets)}")
             states.widgets.append(widget_state(*widgets[key], value))
+        return self._run(states)
+
+    def click_preset(self, name: str) -> Run:
+        """Click the lesson preset ``name`` (a pills widget keyed ``preset``, not in the URL)."""
+        if self.last is None:
+            raise ProtocolError("open() the session first")
+        found = [(kind, proto) for kind, proto in self.last.widgets(bound=False).values()
+                 if proto.id.endswith("-preset")]
+        if not found:
+            raise ProtocolError("no lesson presets on the page")
+        states = WidgetStates()
+        states.widgets.append(widget_state(*found[0], name))
         return self._run(states)
 
     def send_rerun(self, states: WidgetStates) -> float:
@@ -278,15 +311,23 @@ class Session:
             self.ws = None
 
 
-# ---------------------------------------------------------------- the Playground scenario
+# ---------------------------------------------------------------- the Playground
 
 PAGE = ""  # the Playground is the default page: its URL path is the root
 SEED_KEY = "seed"
-# One interaction = one control change, cycling through these. Values are what the links
-# carry (the widgets' formatted values).
+# The control changes of a class that follows the lesson: few distinct settings, which
+# sessions revisit out of phase. Values are what the links carry (formatted values).
 STEPS: tuple[tuple[str, Any], ...] = (
     ("keep", 0.8), ("block", 5), ("keep", 0.9), ("block", 7),
 )
+PRESET = "Paper setting"
+
+# The status line every Playground run shows: "... · seed 1000 · pass **0.41 s** on CPU
+# (shared result) · masks fingerprint `...`".
+STATUS_SEED = re.compile(r"· seed (\d+) ·")
+STATUS_PASS = re.compile(r"pass \*\*(\d+(?:\.\d+)?) s\*\*")
+STATUS_MARK = "masks fingerprint"
+SHARED = re.compile(rf"\s*\({re.escape(SHARED_MARK)}\)")
 
 
 def session_query(index: int, base_seed: int) -> str:
@@ -294,16 +335,207 @@ def session_query(index: int, base_seed: int) -> str:
     return urllib.parse.urlencode({SEED_KEY: base_seed + index})
 
 
-# The status line every Playground run shows: "... · seed 1000 · pass 0.41 s ...".
-STATUS_SEED = re.compile(r"· seed (\d+) ·")
-# ... and the probe's own wall time: "· pass **0.41 s** on CPU ·".
-STATUS_PASS = re.compile(r"pass \*\*(\d+(?:\.\d+)?) s\*\*")
+def status_line(run: Run) -> str:
+    """The Playground's status line ('' if the run shows none)."""
+    return next((t for t in run.texts() if STATUS_MARK in t), "")
 
 
-def own_seed_only(run: Run, seed: int) -> bool:
-    """True if the page shows this session's seed, and no other."""
+def is_shared(run: Run) -> bool:
+    """True if the page's result came from the shared cache (no pass of its own)."""
+    return SHARED_MARK in status_line(run)
+
+
+def page_fingerprint(run: Run) -> tuple[str, ...]:
+    """The page's texts, timings and the shared-result mark blanked (equal for equal links)."""
+    return tuple(SHARED.sub("", t) for t in run.fingerprint())
+
+
+def expected_problems(run: Run, seed: int, bits: Sequence[str]) -> list[str]:
+    """Why the page is not this session's: another seed, or a setting it did not choose."""
     shown = {int(m) for t in run.texts() for m in STATUS_SEED.findall(t)}
-    return shown == {seed}
+    problems = [] if shown == {seed} else [f"expected seed {seed}, page shows {sorted(shown)}"]
+    line = status_line(run)
+    problems += [f"expected '{b}' in the status line: {line[:160]!r}" for b in bits
+                 if b not in line]
+    return problems
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one session does: the link it opens, then one control change per interaction.
+
+    ``expect`` gives the status-line fragments the page must show after each change (the
+    isolation check: this session's setting and seed, nobody else's).
+    """
+
+    query: dict[str, Any]
+    seed: int
+    changes: list[dict[str, Any]]
+    expect: list[list[str]]
+
+
+def _summary_bits(state: Mapping[str, Any]) -> list[str]:
+    return [f"keep_prob {float(state['keep']):.4g}", f"block {int(state['block'])}"]
+
+
+def class_plan(index: int, interactions: int, rng: random.Random) -> Plan:
+    """(a) A class following the lesson: the default link (seed 0) and the lesson's few
+    settings, visited out of phase, so identical requests recur as in a real class."""
+    steps = itertools.islice(itertools.cycle(STEPS), index, None)
+    state: dict[str, Any] = {"keep": 0.9, "block": 7}
+    changes, expect = [], []
+    for _ in range(interactions):
+        key, value = next(steps)
+        state[key] = value
+        changes.append({key: value})
+        expect.append(_summary_bits(state))
+    return Plan({}, 0, changes, expect)
+
+
+def explore_plan(index: int, interactions: int, rng: random.Random) -> Plan:
+    """(c) Free exploration: each session its own seed and its own random keep_prob and
+    block_size values, so (almost) no two requests are alike and every one is a pass."""
+    seed = 5000 + index
+    state: dict[str, Any] = {"keep": 0.9, "block": 7}
+    changes, expect = [], []
+    for i in range(interactions):
+        key = "keep" if i % 2 == 0 else "block"
+        value = state[key]
+        while value == state[key]:  # a real change: the same value would rerun a hit
+            value = round(rng.uniform(0.5, 0.99), 2) if key == "keep" else rng.randint(1, 9)
+        state[key] = value
+        changes.append({key: value})
+        expect.append(_summary_bits(state))
+    return Plan({SEED_KEY: seed}, seed, changes, expect)
+
+
+@dataclass
+class SessionReport:
+    """What one session saw during a phase."""
+
+    seed: int
+    load_s: float = float("nan")
+    latencies: list[float] = field(default_factory=list)
+    shared: list[bool] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    isolation: list[str] = field(default_factory=list)
+    final_query: str = ""
+    fingerprint: tuple[str, ...] = ()
+    probe_s: list[float] = field(default_factory=list)
+    summaries: list[str] = field(default_factory=list)
+
+
+def _check(run: Run, report: SessionReport, sess: Session, bits: Sequence[str]) -> None:
+    if run.status != FINISHED_OK:
+        report.errors.append(f"run finished with status {run.status}")
+    report.errors.extend(f"exception on page: {e}" for e in run.exceptions)
+    failed = sess.fetch_images(run)
+    if failed:
+        report.errors.append(f"{failed} image fetch(es) failed")
+    report.isolation.extend(expected_problems(run, report.seed, bits))
+
+
+def _record(run: Run, report: SessionReport) -> None:
+    report.latencies.append(run.latency_s)
+    report.shared.append(is_shared(run))
+    report.probe_s.extend(float(m) for m in STATUS_PASS.findall(status_line(run)))
+    report.summaries.append(TIMING.sub("<t>", SHARED.sub("", status_line(run)))
+                            .split(" · masks")[0])
+
+
+def _open(base_url: str, plan: Plan, report: SessionReport, timeout: float) -> Session:
+    sess = Session(base_url, PAGE, urllib.parse.urlencode(plan.query), timeout)
+    run = sess.open()
+    report.load_s = run.latency_s
+    _check(run, report, sess, [])
+    return sess
+
+
+def _finish(sess: Session, params: Mapping[str, Any], report: SessionReport) -> None:
+    if sess.last is not None:
+        # The link a student would share now: the same page must come back from it.
+        report.final_query = urllib.parse.urlencode(params)
+        report.fingerprint = page_fingerprint(sess.last)
+
+
+def drive(
+    base_url: str, plan: Plan, think_s: float, rng: random.Random, timeout: float,
+    start: threading.Barrier, deadline: float,
+) -> SessionReport:
+    """One session: open its link, then make its changes with a think time between them.
+
+    Think times are exponential with mean ``think_s`` (independent students), and the
+    first change comes after a uniform delay, so arrivals are spread like a real class.
+    """
+    report = SessionReport(seed=plan.seed)
+    params = dict(plan.query)
+    sess: Session | None = None
+    try:
+        try:
+            sess = _open(base_url, plan, report, timeout)
+        finally:
+            start.wait(timeout=timeout)  # everyone connected: the measured phase starts
+        if think_s:
+            time.sleep(rng.uniform(0, think_s))
+        for change, bits in zip(plan.changes, plan.expect, strict=True):
+            if time.monotonic() > deadline:
+                report.errors.append("global deadline reached")
+                break
+            run = sess.set(**change)
+            params.update(change)
+            _record(run, report)
+            _check(run, report, sess, bits)
+            if think_s:
+                time.sleep(rng.expovariate(1.0 / think_s))
+        _finish(sess, params, report)
+    except (ProtocolError, threading.BrokenBarrierError, OSError) as err:
+        report.errors.append(f"{type(err).__name__}: {err}")
+    finally:
+        if sess is not None:
+            sess.close()
+    return report
+
+
+def burst_drive(
+    base_url: str, index: int, window_s: float, rng: random.Random, timeout: float,
+    start: threading.Barrier, deadline: float,
+) -> SessionReport:
+    """(b) One student of a burst: open the default link, then click the lesson preset at
+    a random moment within ``window_s`` of the teacher saying so."""
+    plan = Plan({}, 0, [], [])
+    report = SessionReport(seed=0)
+    sess: Session | None = None
+    try:
+        try:
+            sess = _open(base_url, plan, report, timeout)
+        finally:
+            start.wait(timeout=timeout)
+        time.sleep(rng.uniform(0, window_s))
+        if time.monotonic() > deadline:
+            raise ProtocolError("global deadline reached")
+        run = sess.click_preset(PRESET)
+        _record(run, report)
+        _check(run, report, sess, ["γ paper", "valid seeds", "keep_prob 0.9", "block 7"])
+        params = {"gamma": "paper", "seeding": "valid"}
+        _finish(sess, params, report)
+    except (ProtocolError, threading.BrokenBarrierError, OSError) as err:
+        report.errors.append(f"{type(err).__name__}: {err}")
+    finally:
+        if sess is not None:
+            sess.close()
+    return report
+
+
+def replay(base_url: str, query: str, timeout: float) -> tuple[str, ...]:
+    """The page's fingerprint for ``query`` in a fresh session, alone on the server."""
+    sess = Session(base_url, PAGE, query, timeout)
+    try:
+        return page_fingerprint(sess.open())
+    finally:
+        sess.close()
 
 
 # ---------------------------------------------------------------- measurement plumbing
@@ -357,159 +589,164 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-@dataclass
-class SessionReport:
-    """What one session saw during a phase."""
+def probe_cpu_seconds(model: str, repeats: int = 5) -> float:
+    """CPU seconds of one Playground probe pass (default setting, one recorded site), run
+    in this process on an idle machine: the yardstick for server CPU per interaction."""
+    import torch
 
-    seed: int
-    load_s: float = float("nan")
-    latencies: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    isolation: list[str] = field(default_factory=list)
-    final_query: str = ""
-    fingerprint: tuple[str, ...] = ()
-    progress_updates: int = 0
-    probe_s: list[float] = field(default_factory=list)
+    import models
+    from dropcore.probe import ProbeSettings, probe, site_names
+    from models.images import sample_image
 
-
-def drive(
-    base_url: str, seed: int, index: int, interactions: int, think_s: float,
-    timeout: float, start: threading.Barrier, deadline: float,
-) -> SessionReport:
-    """One session: load the page, then ``interactions`` control changes."""
-    report = SessionReport(seed=seed)
-    params: dict[str, Any] = {SEED_KEY: seed}
-    sess = Session(base_url, PAGE, urllib.parse.urlencode(params), timeout)
-    steps = itertools.islice(itertools.cycle(STEPS), index, None)  # sessions out of phase
-    try:
-        try:
-            run = sess.open()
-            report.load_s = run.latency_s
-            _check(run, report, sess)
-        finally:
-            start.wait(timeout=timeout)  # everyone connected: the measured phase starts
-        for _ in range(interactions):
-            if time.monotonic() > deadline:
-                report.errors.append("global deadline reached")
-                break
-            key, value = next(steps)
-            run = sess.set(**{key: value})
-            params[key] = value
-            report.latencies.append(run.latency_s)
-            report.probe_s.extend(
-                float(m) for t in run.texts() for m in STATUS_PASS.findall(t)
-            )
-            _check(run, report, sess)
-            if think_s:
-                time.sleep(think_s)
-        if sess.last is not None:
-            # The link a student would share now: the same page must come back from it.
-            report.final_query = urllib.parse.urlencode(params)
-            report.fingerprint = sess.last.fingerprint()
-    except (ProtocolError, threading.BrokenBarrierError, OSError) as err:
-        report.errors.append(f"{type(err).__name__}: {err}")
-    finally:
-        sess.close()
-    return report
+    loaded = models.load(model, "random")
+    x = loaded.transform(sample_image("cat"))
+    settings = ProbeSettings(p=0.1, block_size=7, stages=("layer3", "layer4"))
+    record = {site_names(loaded.model, settings)[0]}
+    times = []
+    for i in range(repeats + 2):
+        t0 = time.process_time()
+        probe(loaded.model, x, settings, seed=i, record=record)
+        times.append(time.process_time() - t0)
+    del loaded, x
+    torch.set_num_threads(torch.get_num_threads())
+    return statistics.median(times[2:])  # the first two warm the kernels up
 
 
-def _check(run: Run, report: SessionReport, sess: Session) -> None:
-    if run.status != FINISHED_OK:
-        report.errors.append(f"run finished with status {run.status}")
-    report.errors.extend(f"exception on page: {e}" for e in run.exceptions)
-    failed = sess.fetch_images(run)
-    if failed:
-        report.errors.append(f"{failed} image fetch(es) failed")
-    report.progress_updates += len(run.progress)
-    if not own_seed_only(run, report.seed):
-        shown = sorted({m for t in run.texts() for m in STATUS_SEED.findall(t)})
-        report.isolation.append(f"session with seed {report.seed} shows seed(s) {shown}")
-
-
-def replay(base_url: str, query: str, timeout: float) -> tuple[str, ...]:
-    """The page's fingerprint for ``query`` in a fresh session, alone on the server."""
-    sess = Session(base_url, PAGE, query, timeout)
-    try:
-        return sess.open().fingerprint()
-    finally:
-        sess.close()
-
-
-def phase(
-    base_url: str, server_pid: int, k: int, interactions: int, think_s: float,
-    timeout: float, deadline: float, base_seed: int, replays: int,
+def run_phase(
+    server_pid: int, reports: list[SessionReport], workers: list[threading.Thread],
+    start: threading.Barrier, timeout: float, deadline: float,
 ) -> dict[str, Any]:
-    """K concurrent sessions; returns the phase's figures."""
-    start = threading.Barrier(k + 1)
-    reports: list[SessionReport] = [SessionReport(seed=base_seed + i) for i in range(k)]
-
-    def worker(i: int) -> None:
-        reports[i] = drive(
-            base_url, base_seed + i, i, interactions, think_s, timeout, start, deadline
-        )
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(k)]
+    """Run the sessions' threads; server CPU, memory and wall time of the measured part."""
     with MemorySampler(server_pid) as mem:
         rss_before = mem.rss_mb()
-        for t in threads:
+        for t in workers:
             t.start()
         try:
             start.wait(timeout=timeout + 30)
         except threading.BrokenBarrierError:
             pass
-        # Server CPU time over the measured phase: the per-interaction cost that the
-        # capacity arithmetic in docs/deploy.md divides by.
+        # Server CPU over the measured part: what the capacity arithmetic divides by.
         cpu0 = _cpu_seconds(mem.proc)
         client0 = _cpu_seconds(psutil.Process())
         t0 = time.perf_counter()
-        for t in threads:
+        for t in workers:
             t.join(timeout=max(1.0, deadline - time.monotonic()))
         wall = time.perf_counter() - t0
         cpu = _cpu_seconds(mem.proc) - cpu0
         client_cpu = _cpu_seconds(psutil.Process()) - client0
         rss_after = mem.rss_mb()
-        server_threads = mem.proc.num_threads()
+        threads = mem.proc.num_threads()
+    n = sum(len(r.latencies) for r in reports)
+    return {
+        "wall_s": wall,
+        "server_cpu_s_per_interaction": cpu / n if n else float("nan"),
+        "server_cpu_utilisation": cpu / wall if wall > 0 else float("nan"),
+        "client_cpu_s_per_interaction": client_cpu / n if n else float("nan"),
+        "server_threads": threads,
+        "rss_before_mb": rss_before,
+        "rss_peak_mb": max(mem.samples, default=0) / 2**20,
+        "rss_after_mb": rss_after,
+    }
+
+
+def summarise(
+    reports: Sequence[SessionReport], measured: Mapping[str, Any], base_url: str,
+    timeout: float, replays: int, probe_cpu: float,
+) -> dict[str, Any]:
+    """The figures every scenario reports, from its sessions' reports."""
     latencies = [x for r in reports for x in r.latencies]
-    probe_s = [x for r in reports for x in r.probe_s]
+    shared = [x for r in reports for x in r.shared]
     errors = [e for r in reports for e in r.errors]
     isolation = [e for r in reports for e in r.isolation]
     # Numbers: a session's final page must equal a fresh solo run of its final link.
-    for r in reports[:replays]:
-        if r.final_query and r.fingerprint:
-            solo = replay(base_url, r.final_query, timeout)
-            if solo != r.fingerprint:
-                diff = next((a, b) for a, b in zip(r.fingerprint, solo) if a != b) \
-                    if len(solo) == len(r.fingerprint) else (len(r.fingerprint), len(solo))
-                isolation.append(f"seed {r.seed}: page differs from solo replay: {diff}")
+    for r in [r for r in reports if r.final_query and r.fingerprint][:replays]:
+        solo = replay(base_url, r.final_query, timeout)
+        if solo != r.fingerprint:
+            diff = next((a, b) for a, b in zip(r.fingerprint, solo, strict=True) if a != b) \
+                if len(solo) == len(r.fingerprint) else (len(r.fingerprint), len(solo))
+            isolation.append(f"seed {r.seed}: page differs from solo replay: {diff}")
+    cpu = measured["server_cpu_s_per_interaction"]
     return {
-        "k": k,
+        "sessions": len(reports),
         "interactions": len(latencies),
         "p50_s": percentile(latencies, 0.50),
         "p95_s": percentile(latencies, 0.95),
         "max_s": max(latencies, default=float("nan")),
         "page_load_p50_s": percentile([r.load_s for r in reports], 0.50),
-        "throughput_per_s": len(latencies) / wall if wall > 0 else float("nan"),
-        "server_cpu_s_per_interaction": cpu / len(latencies) if latencies else float("nan"),
-        "server_cpu_utilisation": cpu / wall if wall > 0 else float("nan"),
-        "server_threads": server_threads,
-        # The probe's own time (the model passes, incl. waiting for a compute slot) as
-        # the page reports it; the rest of an interaction is Streamlit and rendering.
-        "probe_p50_s": percentile(probe_s, 0.50),
-        "client_cpu_s_per_interaction": (
-            client_cpu / len(latencies) if latencies else float("nan")
-        ),
+        "throughput_per_s": (len(latencies) / measured["wall_s"]
+                             if measured["wall_s"] > 0 else float("nan")),
         "errors": len(errors),
         "error_samples": errors[:5],
         "isolation_violations": len(isolation),
         "isolation_samples": isolation[:5],
-        "progress_updates": sum(r.progress_updates for r in reports),
-        "rss_before_mb": rss_before,
-        "rss_peak_mb": max(mem.samples, default=0) / 2**20,
-        "rss_after_mb": rss_after,
-        "wall_s": wall,
+        "cache_hit_rate": sum(shared) / len(shared) if shared else float("nan"),
+        "passes_computed": len(shared) - sum(shared),
+        "distinct_settings": len({s for r in reports for s in r.summaries}),
+        "probe_p50_s": percentile([x for r in reports for x in r.probe_s], 0.50),
+        "probe_cpu_s": probe_cpu,
+        "cpu_per_interaction_over_probe_cpu": cpu / probe_cpu if probe_cpu else float("nan"),
+        **measured,
         # Other work on the machine skews every figure above; this says how much.
         "loadavg_1min_after": os.getloadavg()[0],
     }
+
+
+def _print(name: str, row: Mapping[str, Any]) -> None:
+    print(
+        f"{name:>10s} K={row['sessions']:3d} n={row['interactions']:4d}  "
+        f"p50={row['p50_s']:.2f}s p95={row['p95_s']:.2f}s  "
+        f"cpu/int={row['server_cpu_s_per_interaction']:.2f}s "
+        f"({row['cpu_per_interaction_over_probe_cpu']:.2f}x probe)  "
+        f"hits={row['cache_hit_rate']:.0%} passes={row['passes_computed']} "
+        f"(distinct {row['distinct_settings']})  errors={row['errors']} "
+        f"isolation={row['isolation_violations']}  rss {row['rss_before_mb']:.0f}->"
+        f"{row['rss_peak_mb']:.0f}->{row['rss_after_mb']:.0f} MiB",
+        flush=True,
+    )
+
+
+_session_numbers = itertools.count()
+
+
+def think_phase(
+    base_url: str, server_pid: int, k: int, plan_of: Any, interactions: int,
+    think_s: float, args: argparse.Namespace, deadline: float, probe_cpu: float,
+) -> dict[str, Any]:
+    """K sessions following ``plan_of(index, interactions, rng)`` with think time."""
+    start = threading.Barrier(k + 1)
+    # Session numbers are unique over the whole run, so no phase replays another's links.
+    first = next(_session_numbers)
+    for _ in range(k - 1):
+        next(_session_numbers)
+    rngs = [random.Random(args.rng_seed * 100_003 + first + i) for i in range(k)]
+    plans = [plan_of(first + i, interactions, rngs[i]) for i in range(k)]
+    reports = [SessionReport(seed=p.seed) for p in plans]
+
+    def worker(i: int) -> None:
+        reports[i] = drive(base_url, plans[i], think_s, rngs[i], args.timeout, start,
+                           deadline)
+
+    workers = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(k)]
+    measured = run_phase(server_pid, reports, workers, start, args.timeout, deadline)
+    return summarise(reports, measured, base_url, args.timeout, args.replays, probe_cpu)
+
+
+def burst_phase(
+    base_url: str, server_pid: int, k: int, args: argparse.Namespace, deadline: float,
+    probe_cpu: float,
+) -> dict[str, Any]:
+    """(b) K sessions click the same preset within ``args.burst_window`` seconds."""
+    start = threading.Barrier(k + 1)
+    reports = [SessionReport(seed=0) for _ in range(k)]
+
+    def worker(i: int) -> None:
+        reports[i] = burst_drive(base_url, i, args.burst_window,
+                                 random.Random(args.rng_seed * 7919 + i), args.timeout,
+                                 start, deadline)
+
+    workers = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(k)]
+    measured = run_phase(server_pid, reports, workers, start, args.timeout, deadline)
+    return summarise(reports, measured, base_url, args.timeout, args.replays, probe_cpu)
 
 
 def soak(
@@ -588,22 +825,62 @@ def start_server(env: Mapping[str, str], port: int, log: Path) -> subprocess.Pop
     raise RuntimeError(f"server not healthy after 180 s; see {log}")
 
 
+def k_search(
+    name: str, plan_of: Any, base_url: str, pid: int, args: argparse.Namespace,
+    ks: Sequence[int], interactions: int, think_s: float, deadline: float, probe_cpu: float,
+) -> dict[str, Any]:
+    """Phases at growing K until p95 reaches the target; the largest K that met it."""
+    rows, largest = [], None
+    for k in ks:
+        if time.monotonic() > deadline:
+            break
+        row = think_phase(base_url, pid, k, plan_of, interactions, think_s, args, deadline,
+                          probe_cpu)
+        rows.append(row)
+        _print(name, row)
+        ok = row["p95_s"] < args.p95_target and not row["errors"]
+        if not ok:
+            break
+        largest = k
+    return {"think_s": think_s, "p95_target_s": args.p95_target, "largest_k": largest,
+            "phases": rows}
+
+
 def main() -> int:
-    """Run the phases and the soak; print a table and write bench/results/load_test.json."""
+    """Run the chosen scenarios; print one line per phase and write bench/results/load_test.json."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", help="use a running server (give --server-pid for memory)")
     ap.add_argument("--server-pid", type=int)
-    ap.add_argument("--sessions", type=int, nargs="+", default=[1, 8, 32])
+    ap.add_argument("--scenarios", nargs="+", default=["class", "burst", "explore"],
+                    choices=["class", "burst", "explore", "closed", "soak"])
+    ap.add_argument("--class-k", type=int, nargs="+", default=[10, 20, 40, 60, 80],
+                    help="(a) and (c): sessions per phase, tried in order until p95 fails")
+    ap.add_argument("--explore-k", type=int, nargs="+", default=[5, 10, 20, 40])
     ap.add_argument("--interactions", type=int, default=6, help="per session and phase")
-    ap.add_argument("--think", type=float, default=0.0, help="seconds between changes")
-    ap.add_argument("--soak", type=int, default=500, help="interactions of the soak (0: none)")
+    ap.add_argument("--think", type=float, default=15.0,
+                    help="(a), (c): mean seconds between a student's changes")
+    ap.add_argument("--p95-target", type=float, default=2.0)
+    ap.add_argument("--burst", type=int, default=100, help="(b): sessions in the burst")
+    ap.add_argument("--burst-window", type=float, default=2.0, help="(b): seconds")
+    ap.add_argument("--sessions", type=int, nargs="+", default=[1, 8, 32],
+                    help="closed: K sessions, no think time, distinct settings")
+    ap.add_argument("--soak", type=int, default=500, help="soak: interactions")
     ap.add_argument("--model", default="resnet50")
     ap.add_argument("--timeout", type=float, default=180.0, help="per run")
-    ap.add_argument("--deadline", type=float, default=2400.0, help="whole run, seconds")
+    ap.add_argument("--deadline", type=float, default=3600.0, help="whole run, seconds")
     ap.add_argument("--replays", type=int, default=4, help="sessions replayed solo per phase")
+    ap.add_argument("--rng-seed", type=int, default=0, help="think times and explored values")
     args = ap.parse_args()
     deadline = time.monotonic() + args.deadline
 
+    print("measuring the probe pass's own CPU (idle machine)...", flush=True)
+    probe_cpu = probe_cpu_seconds(args.model)
+    print(f"probe pass: {probe_cpu:.3f} CPU-s", flush=True)
+    results: dict[str, Any] = {
+        "model": args.model, "cpus": os.cpu_count(), "probe_cpu_s": probe_cpu,
+        "torch_threads": os.environ.get("OMP_NUM_THREADS", "default"),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"), "args": vars(args),
+    }
     proc = None
     with tempfile.TemporaryDirectory(prefix="droplab-load-") as tmp:
         if args.url:
@@ -619,49 +896,52 @@ def main() -> int:
             proc = start_server(env, port, Path(tmp) / "server.log")
             base_url, pid = f"http://127.0.0.1:{port}", proc.pid
         try:
-            results: dict[str, Any] = {
-                "model": args.model, "think_s": args.think, "cpus": os.cpu_count(),
-                "torch_threads": os.environ.get("OMP_NUM_THREADS", "default"),
-                "phases": [], "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-            }
             # Warm-up: the first session loads the model; nobody should be measured on it.
             replay(base_url, session_query(0, 10_000), args.timeout)
-            seed = 1000
-            for k in args.sessions:
+            for name in args.scenarios:
                 if time.monotonic() > deadline:
                     break
-                row = phase(
-                    base_url, pid, k, args.interactions, args.think, args.timeout,
-                    deadline, seed, args.replays,
-                )
-                seed += k
-                results["phases"].append(row)
-                print(
-                    f"K={k:3d}  n={row['interactions']:4d}  p50={row['p50_s']:.2f}s  "
-                    f"p95={row['p95_s']:.2f}s  thr={row['throughput_per_s']:.2f}/s  "
-                    f"cpu/int={row['server_cpu_s_per_interaction']:.2f}s  "
-                    f"probe p50={row['probe_p50_s']:.2f}s  "
-                    f"errors={row['errors']}  isolation={row['isolation_violations']}  "
-                    f"rss {row['rss_before_mb']:.0f}->{row['rss_peak_mb']:.0f}"
-                    f"->{row['rss_after_mb']:.0f} MiB",
-                    flush=True,
-                )
-            if args.soak and time.monotonic() < deadline:
-                s = soak(base_url, pid, args.soak, args.timeout, deadline, seed)
-                results["soak"] = s
-                print(
-                    f"soak: {s['interactions']} interactions, rss {s['rss_first_mb']:.0f}"
-                    f" -> {s['rss_last_mb']:.0f} MiB (max {s['rss_max_mb']:.0f}), "
-                    f"{s['slope_mb_per_100_after_warmup']:+.2f} MiB/100 after warm-up, "
-                    f"errors={s['errors']}",
-                    flush=True,
-                )
+                if name == "class":
+                    results["class"] = k_search(
+                        name, class_plan, base_url, pid, args, args.class_k,
+                        args.interactions, args.think, deadline, probe_cpu)
+                elif name == "explore":
+                    results["explore"] = k_search(
+                        name, explore_plan, base_url, pid, args, args.explore_k,
+                        args.interactions, args.think, deadline, probe_cpu)
+                elif name == "burst":
+                    row = burst_phase(base_url, pid, args.burst, args, deadline, probe_cpu)
+                    results["burst"] = row
+                    _print(name, row)
+                elif name == "closed":
+                    results["closed"] = []
+                    for k in args.sessions:
+                        row = think_phase(base_url, pid, k, explore_plan, args.interactions,
+                                          0.0, args, deadline, probe_cpu)
+                        results["closed"].append(row)
+                        _print(name, row)
+                else:
+                    s = soak(base_url, pid, args.soak, args.timeout, deadline, 1000)
+                    results["soak"] = s
+                    print(
+                        f"      soak {s['interactions']} interactions, rss "
+                        f"{s['rss_first_mb']:.0f} -> {s['rss_last_mb']:.0f} MiB (max "
+                        f"{s['rss_max_mb']:.0f}), {s['slope_mb_per_100_after_warmup']:+.2f} "
+                        f"MiB/100 after warm-up, errors={s['errors']}",
+                        flush=True,
+                    )
         finally:
             if proc is not None:
                 stop_server(proc)
+    for name in ("class", "explore"):
+        if name in results:
+            print(f"{name}: largest K at p95 < {args.p95_target:g} s: "
+                  f"{results[name]['largest_k']}")
     path = write_json("load_test", results)
     print(f"wrote {path}")
-    bad = sum(p["errors"] + p["isolation_violations"] for p in results["phases"])
+    rows = [*results.get("closed", []), *([results["burst"]] if "burst" in results else []),
+            *(r for n in ("class", "explore") if n in results for r in results[n]["phases"])]
+    bad = sum(r["errors"] + r["isolation_violations"] for r in rows)
     return 1 if bad or results.get("soak", {}).get("errors") else 0
 
 
