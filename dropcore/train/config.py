@@ -102,8 +102,9 @@ class RunConfig:
                            check_probability(self.schedule_start_keep, "schedule_start_keep"))
         check_index(self.seed, "seed", 0, 2**63)
         check_flag(self.schedule, "schedule")
+        self.settings()  # validates every regularizer field, even those the method ignores
         self._canonicalize()
-        settings = self.settings()  # validates every regularizer field, normalises stages
+        settings = self.settings()  # normalises stages
         object.__setattr__(self, "stages", settings.stages)
         object.__setattr__(self, "p", settings.p)
         object.__setattr__(self, "classifier_p", check_probability(self.classifier_p,

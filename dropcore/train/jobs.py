@@ -75,6 +75,8 @@ class _Worker:
             [sys.executable, "-m", "dropcore.train", "worker", "--root", root,
              "--nice", str(niceness), "--threads", str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+            # Idle OpenMP threads sleep instead of spinning on cores the server needs.
+            env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
         )
         self.key: str | None = None
