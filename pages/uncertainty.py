@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import streamlit as st
 import torch
@@ -17,6 +18,31 @@ from pages.ui.model import require_model
 from pages.ui.probing import model_input, pass_text, run_probe
 from pages.ui.regularizer import regularizer_controls
 from pages.ui.views import top1_text
+
+
+def _keep_current(history: list[dict[str, Any]]) -> None:
+    # The current run stays: it is on screen, and a full rerun would add it straight back.
+    del history[:-1]
+
+
+@st.fragment
+def trail_section(history: list[dict[str, Any]]) -> None:
+    """The trail of this visit's runs; clearing it reruns only this section."""
+    st.subheader("Your runs so far")
+    trail, controls = st.columns([4, 1])
+    trail.plotly_chart(
+        lines([h["keep_prob"] for h in history], {}, x_title="keep_prob", y_title="flip rate",
+              points={"measured": ([h["keep_prob"] for h in history],
+                                   [h["flip_rate"] for h in history])},
+              title="Flip rate of each run (move keep_prob or N and watch the trail)",
+              y_format=".2f", x_range=(-0.02, 1.02), y_range=(-0.02, 1.02)),
+        config=CHART_CONFIG, key="trail",
+    )
+    controls.button("Clear the trail", icon=":material/delete:", on_click=_keep_current,
+                    args=(history,))
+    controls.caption(f"{len(history)} run{'s' if len(history) != 1 else ''} in this browser "
+                     "tab.")
+
 
 panel = page_panel(
     "uncertainty",
@@ -102,6 +128,7 @@ kld.plotly_chart(
     config=CHART_CONFIG, key="kl",
 )
 
+
 # A trail of this visit's runs: how the flip rate moves as keep_prob and N change.
 history = st.session_state.setdefault("_mc_history", [])
 point = {"keep_prob": reg.keep_prob, "draws": draws, "flip_rate": flip_rate(base, logits),
@@ -109,18 +136,7 @@ point = {"keep_prob": reg.keep_prob, "draws": draws, "flip_rate": flip_rate(base
 if not history or history[-1] != point:
     history.append(point)
 del history[:-40]
-st.subheader("Your runs so far")
-trail, controls = st.columns([4, 1])
-trail.plotly_chart(
-    lines([h["keep_prob"] for h in history], {}, x_title="keep_prob", y_title="flip rate",
-          points={"measured": ([h["keep_prob"] for h in history],
-                               [h["flip_rate"] for h in history])},
-          title="Flip rate of each run (move keep_prob or N and watch the trail)",
-          y_format=".2f", x_range=(-0.02, 1.02), y_range=(-0.02, 1.02)),
-    config=CHART_CONFIG, key="trail",
-)
-controls.button("Clear the trail", icon=":material/delete:", on_click=history.clear)
-controls.caption(f"{len(history)} run{'s' if len(history) != 1 else ''} in this browser tab.")
+trail_section(history)
 
 per_draw = [
     {"draw": i, "top1": loaded.categories[int(row.argmax())],
@@ -131,10 +147,11 @@ per_draw = [
 st.subheader("Download")
 download_row([
     Download("Draws (CSV)", csv_bytes(per_draw), "droplab_mc_draws.csv", "text/csv"),
-    Download("Summary (JSON)", json_bytes({
+    # Built when clicked, so the trail is as it is then (clearing it reruns only the trail).
+    Download("Summary (JSON)", lambda: json_bytes({
         **settings_record(reg, picture.name), "draws": draws, "elapsed_s": result.elapsed_s,
         "flip_rate": point["flip_rate"], "predictive_entropy": predictive,
         "mean_entropy": expected, "baseline_entropy": float(entropy(base)),
-        "runs_so_far": history,
+        "runs_so_far": list(history),
     }), "droplab_mc_summary.json", "application/json"),
 ])
