@@ -52,7 +52,16 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PORT=8501
-RUN useradd --create-home --uid 10001 --user-group droplab
+# Fashion-MNIST for the Train page, from Debian (the engine finds it there, no network).
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends dataset-fashion-mnist \
+ && rm -rf /var/lib/apt/lists/*
+RUN useradd --create-home --uid 10001 --user-group droplab \
+ && mkdir -p /data/runs && chown droplab:droplab /data/runs
+# Trained runs (results and weights): mount a volume shared by every replica here.
+ENV DROPLAB_RUNS=/data/runs
+VOLUME ["/data/runs"]
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/torch /opt/torch
 WORKDIR /app

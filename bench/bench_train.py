@@ -1,0 +1,176 @@
+"""Training engine benchmark: regularizer overhead, lesson-run time, reproducibility, the
+cache, and Playground latency while a run trains. Prints each target as met / NOT met.
+
+    python -m bench.bench_train [--quick] [--device cpu|cuda]
+
+Targets (issue #10): overhead <= 10% for every method (DropConnect included); a default
+lesson run <= 60 s per method and seed on a 2-core CPU; a rerun bit-identical; a cached
+rerun < 1 s. Playground latency while training is reported as a ratio to an idle server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+
+import dropcore as dc
+from bench.common import environment, interleaved_medians, write_json
+from dropcore.train import RunCache, RunConfig, RunManager, SmallResNet, load_dataset, train
+from dropcore.train.presets import SIZES
+from dropcore.train.splits import make_splits, normalize
+
+# Paper-style settings per method: layer3 + layer4, branch and shortcut.
+METHODS: dict[str, dict[str, object]] = {
+    "none": {},
+    "dropout": {"method": "dropout", "p": 0.3},
+    "spatial_dropout": {"method": "spatial_dropout", "p": 0.1},
+    "drop_block": {"method": "drop_block", "p": 0.1, "block_size": 7},
+    "drop_path": {"method": "drop_path", "p": 0.1},
+    "drop_connect": {"method": "drop_connect", "p": 0.1},
+}
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def _step_fn(method: str, x: torch.Tensor, y: torch.Tensor):  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    model = SmallResNet().to(x.device, memory_format=torch.channels_last)
+    if method != "none":
+        dc.regularize(model, dc.Recipe(**METHODS[method]))  # type: ignore[arg-type]
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step() -> None:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if x.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return step
+
+
+def throughput(device: torch.device, rounds: int, batch: int = 64) -> dict[str, float]:
+    """Images/s of one training step per method (interleaved, steady-state medians)."""
+    data = load_dataset()
+    idx = make_splits(data, 1000, 1000).train[:batch]
+    x = normalize(data.train_images[idx], data.name).to(device)
+    y = data.train_labels[idx].to(device)
+    steps = {m: _step_fn(m, x, y) for m in METHODS}
+    medians = interleaved_medians(steps, rounds=rounds, min_run_time=0.5)
+    base = medians["none"]
+    print(f"\nTraining step, batch {batch}, small ResNet, {device}:")
+    ok = True
+    for m, t in medians.items():
+        over = t / base - 1
+        if m != "none":
+            ok &= over <= 0.10
+        print(f"  {m:16s} {batch / t:7.0f} img/s  {t * 1e3:7.2f} ms  overhead {over:+6.1%}"
+              + ("" if m == "none" else f"  (target <= 10%: {_verdict(over <= 0.10)})"))
+    print(f"  every method <= 10% overhead: {_verdict(ok)}")
+    return {m: batch / t for m, t in medians.items()}
+
+
+def lesson_runs(device: torch.device, methods: list[str], size: str) -> dict[str, float]:
+    """Wall seconds of one default lesson run (and its test evaluation) per method."""
+    out = {}
+    print(f"\nLesson run ({SIZES[size]['train_size']} images x {SIZES[size]['epochs']} epochs, "
+          f"validation 2,000 every epoch, test 10,000 at the end), {device}:")
+    for m in methods:
+        config = RunConfig(**SIZES[size], **METHODS[m])  # type: ignore[arg-type]
+        t = time.perf_counter()
+        result = train(config, device=device).result
+        out[m] = time.perf_counter() - t
+        print(f"  {m:16s} {out[m]:6.1f} s  (test acc {result.test_acc:.3f})  "
+              f"target <= 60 s: {_verdict(out[m] <= 60)}")
+    return out
+
+
+def rerun_identical(device: torch.device) -> bool:
+    """Same config twice in one process: identical curves and weights, bit for bit."""
+    config = RunConfig(**SIZES["quick"], method="drop_block", p=0.1)
+    a, b = (train(config, device=device, evaluate_test=False) for _ in range(2))
+    same = [replace(e, seconds=0) for e in a.result.epochs] == [
+        replace(e, seconds=0) for e in b.result.epochs
+    ] and all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+    print(f"\nRerun of the same configuration bit-identical: {same}  ({_verdict(same)})")
+    return same
+
+
+def cached_rerun() -> float:
+    """Seconds to answer a configuration that is in the cache (result and weights)."""
+    with tempfile.TemporaryDirectory() as root:
+        cache = RunCache(root)
+        config = RunConfig(train_size=100, val_size=100, epochs=1)
+        cache.store(train(config))
+        manager = RunManager(RunCache(root))
+        t = time.perf_counter()
+        status = manager.submit(config, "bench")
+        cache.weights(config)
+        seconds = time.perf_counter() - t
+        manager.close()
+    print(f"Cached rerun: {seconds * 1e3:.1f} ms, state {status.state!r}  "
+          f"(target < 1 s: {_verdict(seconds < 1 and status.state == 'cached')})")
+    return seconds
+
+
+def probe_latency(device: torch.device, samples: int) -> dict[str, float]:
+    """Median Playground pass (ResNet-50 probe) idle and while a lesson run trains."""
+    import models
+    from dropcore.probe import ProbeSettings, probe
+
+    loaded = models.load("resnet50", "random", str(device))
+    x = torch.randn(3, 224, 224)
+    settings = ProbeSettings()
+
+    def timed() -> float:
+        t = time.perf_counter()
+        probe(loaded.model, x, settings, seed=0, record=False)
+        return time.perf_counter() - t
+
+    timed()
+    idle = statistics.median(timed() for _ in range(samples))
+    with tempfile.TemporaryDirectory() as root:
+        manager = RunManager(RunCache(root), workers=1)
+        config = RunConfig(**SIZES["lesson"], method="drop_block", p=0.1)
+        manager.submit(config, "bench")
+        while manager.status(config).fraction < 0.05:  # worker started and training
+            time.sleep(0.5)
+        busy = statistics.median(timed() for _ in range(samples))
+        manager.close()
+    ratio = busy / idle
+    print(f"\nPlayground pass (ResNet-50 probe, {device}): idle {idle * 1e3:.0f} ms, while a "
+          f"run trains {busy * 1e3:.0f} ms: {ratio:.2f}x  (target <= 1.5x: "
+          f"{_verdict(ratio <= 1.5)})")
+    return {"idle_s": idle, "busy_s": busy, "ratio": ratio}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer rounds, one lesson run")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    print(environment(device))
+    out: dict[str, object] = {"environment": environment(device)}
+    out["throughput_img_s"] = throughput(device, rounds=3 if args.quick else 7)
+    methods = ["drop_block"] if args.quick else list(METHODS)
+    out["lesson_run_s"] = lesson_runs(device, methods, "lesson")
+    out["rerun_identical"] = rerun_identical(device)
+    out["cached_rerun_s"] = cached_rerun()
+    if device.type == "cpu":
+        out["probe_latency"] = probe_latency(device, 5 if args.quick else 15)
+    print(f"\nwrote {write_json('bench_train', out)}")
+
+
+if __name__ == "__main__":
+    main()
