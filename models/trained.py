@@ -42,12 +42,13 @@ def fashion_transform(image: Image.Image) -> torch.Tensor:
 
 
 def _background(gray: Image.Image) -> int:
-    corners = [gray.getpixel((0, 0)), gray.getpixel((gray.width - 1, gray.height - 1))]
-    return int(sum(int(c) for c in corners) // 2)  # type: ignore[arg-type]
+    corners = (gray.getpixel((0, 0)), gray.getpixel((gray.width - 1, gray.height - 1)))
+    return sum(int(c) for c in corners) // 2  # type: ignore[arg-type, misc]
 
 
-def load_trained(config: RunConfig, root: str | None = None,
-                 device: str | None = None) -> LoadedModel:
+def load_trained(
+    config: RunConfig, root: str | None = None, device: str | None = None
+) -> LoadedModel:
     """The shared instance of ``config``'s trained network.
 
     Raises:
@@ -64,17 +65,23 @@ def load_trained(config: RunConfig, root: str | None = None,
 
 def _build(cache: RunCache, config: RunConfig, device: torch.device) -> LoadedModel:
     if not cache.has(config):
-        raise WeightsError(f"run {config.key()} ({config.label()}) is not in the cache at "
-                           f"{cache.root}: train it first")
+        raise WeightsError(
+            f"run {config.key()} ({config.label()}) is not in the cache at "
+            f"{cache.root}: train it first"
+        )
     data = load_dataset(config.dataset)
     model = build_model(config, data)
     model.load_state_dict(cache.weights(config))
     model.eval().requires_grad_(False).to(device)
     transform: Callable[[Image.Image], torch.Tensor] = fashion_transform
     return LoadedModel(
-        model=model, transform=transform, categories=CLASSES[config.dataset],
+        model=model,
+        transform=transform,
+        categories=CLASSES[config.dataset],
         weights_source=f"trained here: {config.label()} (run {config.key()})",
-        is_random=False, device=device, name="small_resnet",
+        is_random=False,
+        device=device,
+        name="small_resnet",
     )
 
 
@@ -88,5 +95,10 @@ def fashion_samples(n: int = 8) -> list[tuple[Image.Image, str]]:
     for i in range(n):
         idx = (labels == i % 10).nonzero().flatten()
         picked.append(int(val[idx[i // 10]]))
-    return [(Image.fromarray(data.train_images[j, 0].numpy(), mode="L"),
-             CLASSES["fashion_mnist"][int(data.train_labels[j])]) for j in picked]
+    return [
+        (
+            Image.fromarray(data.train_images[j, 0].numpy(), mode="L"),
+            CLASSES["fashion_mnist"][int(data.train_labels[j])],
+        )
+        for j in picked
+    ]

@@ -40,15 +40,28 @@ class RegularizedBlock(nn.Module):
             ``"downsample"`` for the shortcut conv).
     """
 
+    conv1: nn.Module
+    bn1: nn.Module
+    conv2: nn.Module
+    bn2: nn.Module
+    conv3: nn.Module
+    bn3: nn.Module
+    relu: nn.Module
+    downsample: nn.Module | None
+
     def __init__(
-        self, block: nn.Module, branch: Site | None, skip: Site | None, convs: dict[str, Site],
+        self,
+        block: nn.Module,
+        branch: Site | None,
+        skip: Site | None,
+        convs: dict[str, Site],
     ) -> None:
         super().__init__()
         self.depth = 3 if hasattr(block, "conv3") else 2
         for name in _BOTTLENECK if self.depth == 3 else _BASIC:
             setattr(self, name, convs.get(name, getattr(block, name)))
-        down = block.downsample
-        if down is not None and "downsample" in convs:
+        down = block.downsample if isinstance(block.downsample, nn.Module) else None
+        if isinstance(down, nn.Sequential) and "downsample" in convs:
             down = nn.Sequential(convs["downsample"], *list(down)[1:])
         self.downsample = down
         self.drop_branch = branch

@@ -27,8 +27,14 @@ class Regularized:
         step: the step last passed to :meth:`set_step`.
     """
 
-    def __init__(self, model: nn.Module, recipe: Recipe, sites: tuple[Site, ...],
-                 originals: dict[str, nn.Module], rng: MaskRng) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        recipe: Recipe,
+        sites: tuple[Site, ...],
+        originals: dict[str, nn.Module],
+        rng: MaskRng,
+    ) -> None:
         self.model = model
         self.recipe = recipe
         self.sites = sites
@@ -115,7 +121,7 @@ def regularize(model: nn.Module, recipe: Recipe) -> Regularized:
         block = model.get_submodule(block_name)
         check_block(block, block_name)
         made = {ps.path: _make_site(ps, block, recipe, rng) for ps in group}
-        convs = {path: s for path, s in made.items() if isinstance(s, DropConnectSite)}
+        convs: dict[str, Site] = {p: s for p, s in made.items() if isinstance(s, DropConnectSite)}
         wrapper = RegularizedBlock(block, made.get("branch"), made.get("skip"), convs)
         originals[block_name] = block
         _set_submodule(model, block_name, wrapper)
@@ -134,6 +140,9 @@ def regularize(model: nn.Module, recipe: Recipe) -> Regularized:
 def _make_site(ps: PlannedSite, block: nn.Module, recipe: Recipe, rng: MaskRng) -> Site:
     factor = ps.p  # planned with p = 1: the depth-scaling share
     if recipe.method == "drop_connect":
-        conv = block.downsample[0] if ps.path == "downsample" else getattr(block, ps.path)
+        path = "downsample.0" if ps.path == "downsample" else ps.path
+        conv = block.get_submodule(path)
+        if not isinstance(conv, nn.Conv2d):
+            raise ValueError(f"{ps.name}: DropConnect needs an nn.Conv2d, got {conv!r}")
         return DropConnectSite(ps.name, factor, rng, conv)
     return ActivationSite(ps.name, factor, rng, recipe)

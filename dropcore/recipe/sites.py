@@ -79,12 +79,18 @@ class ActivationSite(Site):
             out = spatial_dropout(x, p, generator=gen, return_mask=True)
         elif r.method == "drop_block":
             out = drop_block(
-                x, p, r.block_size, gamma=r.gamma, seeding=r.seeding,  # type: ignore[arg-type]
-                per_channel=r.per_channel, generator=gen, return_mask=True,
+                x,
+                p,
+                r.block_size,
+                gamma=r.gamma,
+                seeding=r.seeding,
+                per_channel=r.per_channel,
+                generator=gen,
+                return_mask=True,
             )
         else:
             out = drop_path(x, p, generator=gen, return_mask=True)
-        return out  # type: ignore[return-value]
+        return out
 
 
 class DropConnectSite(Site):
@@ -107,12 +113,11 @@ class DropConnectSite(Site):
         """x (Tensor[N, C_in, H, W]) -> Tensor[N, C_out, H', W']."""
         weight = self.weight
         if self.training:
-            weight, keep = drop_connect(  # type: ignore[misc]
+            weight, keep = drop_connect(
                 self.weight, self.p, generator=self.rng.generator(x.device), return_mask=True
             )
             self._measure(keep)
-        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
 class ClassifierDropout(Site):
@@ -129,7 +134,7 @@ class ClassifierDropout(Site):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (Tensor[N, in]) -> Tensor[N, out]."""
         if self.training:
-            x, keep = dropout(  # type: ignore[misc]
+            x, keep = dropout(
                 x, self.p, generator=self.rng.generator(x.device), return_mask=True
             )
             self._measure(keep)

@@ -37,15 +37,18 @@ class Recipe(ProbeSettings):
         super().__post_init__()
         if self.schedule is not None:
             if not isinstance(self.schedule, LinearSchedule):
-                raise ValueError(f"schedule must be a LinearSchedule or None, got {self.schedule!r}")
+                raise ValueError(
+                    f"schedule must be a LinearSchedule or None, got {self.schedule!r}"
+                )
             final = self.schedule.drop_prob(self.schedule.total_steps)
             if abs(final - self.p) > 1e-9:
                 raise ValueError(
                     f"p={self.p!r} differs from the schedule's final rate {final!r} "
                     f"(1 - end_keep); pass p={final!r}"
                 )
-        object.__setattr__(self, "classifier_p", check_probability(self.classifier_p,
-                                                                   "classifier_p"))
+        object.__setattr__(
+            self, "classifier_p", check_probability(self.classifier_p, "classifier_p")
+        )
         check_index(self.seed, "seed", 0)
 
     def rate(self, step: float) -> float:

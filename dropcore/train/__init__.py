@@ -11,7 +11,7 @@ Needs torchvision (datasets and blocks): ``pip install droplab[train]``.
 
 from .cache import RunCache, default_root
 from .config import ENGINE_VERSION, RunConfig
-from .data import CLASSES, DataUnavailable, Dataset, load_dataset
+from .data import CLASSES, Dataset, DataUnavailable, load_dataset
 from .jobs import RunManager, RunStatus
 from .loop import Progress, RunCancelled, TrainedRun, build_model, train
 from .result import EpochRecord, RunResult

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import sys
 import typing
+from typing import Any
 
 import torch
 
@@ -28,13 +29,17 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(RunConfig):
         flag = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
+        default: Any = f.default
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         elif typing.get_origin(kind) is tuple:
-            parser.add_argument(flag, nargs="+", default=list(f.default),
-                                type=int if f.name == "widths" else str)
+            parser.add_argument(
+                flag, nargs="+", default=list(default), type=int if f.name == "widths" else str
+            )
+        elif typing.get_origin(kind) is typing.Literal:
+            parser.add_argument(flag, choices=typing.get_args(kind), default=default)
         else:
-            parser.add_argument(flag, type=kind, default=f.default)
+            parser.add_argument(flag, type=kind, default=default)
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
@@ -46,10 +51,13 @@ def _print_progress(p: Progress) -> None:
         return
     r = p.record
     dropped = ", ".join(f"{k} {v:.3f}" for k, v in list(r.dropped.items())[:4])
-    print(f"epoch {r.epoch:3d}  train loss {r.train_loss:.3f} acc {r.train_acc:.3f}  "
-          f"eval-mode train acc {r.train_eval_acc:.3f}  val loss {r.val_loss:.3f} "
-          f"acc {r.val_acc:.3f}  gap {r.gap:+.3f}  {r.seconds:.1f}s"
-          + (f"  dropped: {dropped}" if dropped else ""), flush=True)
+    print(
+        f"epoch {r.epoch:3d}  train loss {r.train_loss:.3f} acc {r.train_acc:.3f}  "
+        f"eval-mode train acc {r.train_eval_acc:.3f}  val loss {r.val_loss:.3f} "
+        f"acc {r.val_acc:.3f}  gap {r.gap:+.3f}  {r.seconds:.1f}s"
+        + (f"  dropped: {dropped}" if dropped else ""),
+        flush=True,
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -61,8 +69,11 @@ def _run(args: argparse.Namespace) -> int:
         cache = RunCache(args.root)
         outcome = compute(cache, config, args.device)
         if outcome == "busy":
-            print("another process is computing this run; its progress is in "
-                  f"{cache.live(config, '.jsonl')}", file=sys.stderr)
+            print(
+                "another process is computing this run; its progress is in "
+                f"{cache.live(config, '.jsonl')}",
+                file=sys.stderr,
+            )
             return 3
         found = cache.result(config)
         if found is None:
@@ -75,8 +86,10 @@ def _run(args: argparse.Namespace) -> int:
             for r in result.epochs:
                 _print_progress(Progress(0, 0, r.epoch, r, 0.0))
         print(f"weights: {cache.weights_path(config)}")
-    print(f"test acc {result.test_acc:.4f}  best val acc {result.best_val_acc:.4f} "
-          f"(epoch {result.best_epoch})  {result.seconds:.1f}s")
+    print(
+        f"test acc {result.test_acc:.4f}  best val acc {result.best_val_acc:.4f} "
+        f"(epoch {result.best_epoch})  {result.seconds:.1f}s"
+    )
     if args.json:
         print(json.dumps(result.to_dict()))
     return 0
@@ -84,8 +97,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m dropcore.train``."""
-    parser = argparse.ArgumentParser(prog="python -m dropcore.train",
-                                     description="Train a small ResNet with a regularizer.")
+    parser = argparse.ArgumentParser(
+        prog="python -m dropcore.train", description="Train a small ResNet with a regularizer."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train one configuration (cached)")
     _add_config_options(run)

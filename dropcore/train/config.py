@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import numbers
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 from .._validate import check_choice, check_flag, check_index, check_positive_int, check_probability
-from ..probe.settings import ProbeSettings
+from ..gamma import GammaMode, Seeding
+from ..probe.settings import Method, ProbeSettings, Stage, Where
 from ..recipe import Recipe
 from ..schedule import LinearSchedule
 from .data import DATASETS
@@ -19,22 +21,21 @@ __all__ = ["ENGINE_VERSION", "MODELS", "OPTIMIZERS", "RunConfig"]
 
 # Part of every cache key: bump it when a change to the engine changes results.
 ENGINE_VERSION = 1
-MODELS: tuple[str, ...] = ("small_resnet",)
-OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
+DatasetName = Literal["fashion_mnist", "cifar10"]
+ModelName = Literal["small_resnet"]
+OptimizerName = Literal["sgd", "adam"]
+MODELS: tuple[ModelName, ...] = ("small_resnet",)
+OPTIMIZERS: tuple[OptimizerName, ...] = ("sgd", "adam")
 
 
-def _check_positive_real(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    if value != value or value == float("inf"):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
-
-
-def _check_nonnegative_real(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1e9:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+def _check_real(value: object, name: str, *, positive: bool) -> float:
+    """A finite float, > 0 (``positive``) or >= 0, else ``ValueError`` naming it."""
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real)
+    as_float = float(value) if ok else math.nan  # type: ignore[arg-type]
+    if not (math.isfinite(as_float) and (as_float > 0 if positive else as_float >= 0)):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return as_float
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,28 +59,28 @@ class RunConfig:
     seed: model init, batch order and masks.
     """
 
-    dataset: str = "fashion_mnist"
+    dataset: DatasetName = "fashion_mnist"
     train_size: int = 2000
     val_size: int = 2000
-    model: str = "small_resnet"
+    model: ModelName = "small_resnet"
     widths: tuple[int, ...] = SMALL_WIDTHS
-    method: str = "none"
+    method: Method = "none"
     p: float = 0.1
     block_size: int = 7
-    gamma: str = "exact"
-    seeding: str = "uniform"
+    gamma: GammaMode = "exact"
+    seeding: Seeding = "uniform"
     per_channel: bool = True
     inverted: bool = True
-    stages: tuple[str, ...] = ("layer3", "layer4")
-    where: str = "both"
+    stages: tuple[Stage, ...] = ("layer3", "layer4")
+    where: Where = "both"
     depth_scaling: bool = False
     classifier_p: float = 0.0
     schedule: bool = False
     schedule_start_keep: float = 1.0
     epochs: int = 15
-    batch_size: int = 64
-    optimizer: str = "sgd"
-    lr: float = 0.05
+    batch_size: int = 32
+    optimizer: OptimizerName = "sgd"
+    lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
     seed: int = 0
@@ -91,15 +92,21 @@ class RunConfig:
         for name in ("train_size", "val_size", "epochs", "batch_size"):
             object.__setattr__(self, name, check_positive_int(getattr(self, name), name))
         if self.train_size % 10:
-            raise ValueError(f"train_size must be a multiple of 10 (balanced), got {self.train_size}")
+            raise ValueError(
+                f"train_size must be a multiple of 10 (balanced), got {self.train_size}"
+            )
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         object.__setattr__(self, "stages", tuple(self.stages))
-        object.__setattr__(self, "lr", _check_positive_real(self.lr, "lr"))
+        object.__setattr__(self, "lr", _check_real(self.lr, "lr", positive=True))
         object.__setattr__(self, "momentum", check_probability(self.momentum, "momentum"))
-        object.__setattr__(self, "weight_decay",
-                           _check_nonnegative_real(self.weight_decay, "weight_decay"))
-        object.__setattr__(self, "schedule_start_keep",
-                           check_probability(self.schedule_start_keep, "schedule_start_keep"))
+        object.__setattr__(
+            self, "weight_decay", _check_real(self.weight_decay, "weight_decay", positive=False)
+        )
+        object.__setattr__(
+            self,
+            "schedule_start_keep",
+            check_probability(self.schedule_start_keep, "schedule_start_keep"),
+        )
         check_index(self.seed, "seed", 0, 2**63)
         check_flag(self.schedule, "schedule")
         self.settings()  # validates every regularizer field, even those the method ignores
@@ -107,16 +114,28 @@ class RunConfig:
         settings = self.settings()  # normalises stages
         object.__setattr__(self, "stages", settings.stages)
         object.__setattr__(self, "p", settings.p)
-        object.__setattr__(self, "classifier_p", check_probability(self.classifier_p,
-                                                                   "classifier_p"))
+        object.__setattr__(
+            self, "classifier_p", check_probability(self.classifier_p, "classifier_p")
+        )
 
     def _canonicalize(self) -> None:
         # Fields a method ignores get their defaults, so equal runs share one cache key.
         defaults = {f.name: f.default for f in fields(self)}
         ignored: tuple[str, ...] = ()
         if self.method == "none":
-            ignored = ("p", "block_size", "gamma", "seeding", "per_channel", "inverted",
-                       "stages", "where", "depth_scaling", "schedule", "schedule_start_keep")
+            ignored = (
+                "p",
+                "block_size",
+                "gamma",
+                "seeding",
+                "per_channel",
+                "inverted",
+                "stages",
+                "where",
+                "depth_scaling",
+                "schedule",
+                "schedule_start_keep",
+            )
             object.__setattr__(self, "p", 0.0)
         elif self.method != "drop_block":
             ignored = ("block_size", "gamma", "seeding", "per_channel")
@@ -131,17 +150,27 @@ class RunConfig:
     def settings(self) -> ProbeSettings:
         """The regularizer part as :class:`ProbeSettings` (for the probe and Grad-CAM)."""
         return ProbeSettings(
-            method=self.method, p=self.p, block_size=self.block_size, gamma=self.gamma,
-            seeding=self.seeding, per_channel=self.per_channel, inverted=self.inverted,
-            stages=self.stages, where=self.where, depth_scaling=self.depth_scaling,
+            method=self.method,
+            p=self.p,
+            block_size=self.block_size,
+            gamma=self.gamma,
+            seeding=self.seeding,
+            per_channel=self.per_channel,
+            inverted=self.inverted,
+            stages=self.stages,
+            where=self.where,
+            depth_scaling=self.depth_scaling,
         )
 
     def recipe(self, total_steps: int) -> Recipe:
         """The :class:`dropcore.Recipe` of this run (``total_steps`` spans the schedule)."""
         schedule = None
         if self.schedule and self.method != "none":
-            schedule = LinearSchedule(start_keep=self.schedule_start_keep,
-                                      end_keep=round(1.0 - self.p, 12), total_steps=total_steps)
+            schedule = LinearSchedule(
+                start_keep=self.schedule_start_keep,
+                end_keep=round(1.0 - self.p, 12),
+                total_steps=total_steps,
+            )
         s = asdict(self.settings())
         return Recipe(**s, schedule=schedule, classifier_p=self.classifier_p, seed=self.seed)
 
@@ -156,7 +185,10 @@ class RunConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown RunConfig fields {unknown}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        kwargs: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        }
+        return cls(**kwargs)
 
     def key(self) -> str:
         """Cache key: a hash of every field and the engine version."""

@@ -10,7 +10,8 @@ Fashion-MNIST is looked for, in this order:
 
 Files are parsed by torchvision's own dataset code (which checks the IDX headers) and
 checked for the expected sizes and labels (Debian recompresses the archives, so the
-``.gz`` MD5 sums differ from torchvision's). Everything is held in memory as uint8 (47 MB for the training set).
+``.gz`` MD5 sums differ from torchvision's). Everything is held in memory as uint8 (47 MB
+for the training set).
 """
 
 from __future__ import annotations
@@ -41,8 +42,18 @@ DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 DATASETS: tuple[str, ...] = ("fashion_mnist", "cifar10")
 CLASSES: dict[str, tuple[str, ...]] = {
     "fashion_mnist": tuple(FashionMNIST.classes),
-    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                "ship", "truck"),
+    "cifar10": (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ),
 }
 _HOW_TO_GET = (
     "Fashion-MNIST was not found. Install Debian's package "
@@ -137,8 +148,9 @@ def _locate_fashion_mnist() -> tuple[Path, str]:
     if env:
         files = _find_files(Path(env))
         if files is None:
-            raise DataUnavailable(f"DROPLAB_DATA={env} holds no Fashion-MNIST IDX files. "
-                                  + _HOW_TO_GET)
+            raise DataUnavailable(
+                f"DROPLAB_DATA={env} holds no Fashion-MNIST IDX files. " + _HOW_TO_GET
+            )
         return _stage(files, f"DROPLAB_DATA={env}"), f"DROPLAB_DATA ({env})"
     files = _find_files(DEBIAN_DIR)
     if files is not None:
@@ -165,8 +177,15 @@ def _fashion_mnist() -> Dataset:
     sizes = (tuple(train.data.shape), tuple(test.data.shape))
     if sizes != ((60000, 28, 28), (10000, 28, 28)) or int(train.targets.max()) != 9:
         raise DataUnavailable(f"Fashion-MNIST from {source} is damaged: image arrays {sizes}")
-    return Dataset("fashion_mnist", train.data.unsqueeze(1), train.targets.long(),
-                   test.data.unsqueeze(1), test.targets.long(), CLASSES["fashion_mnist"], source)
+    return Dataset(
+        "fashion_mnist",
+        train.data.unsqueeze(1),
+        train.targets.long(),
+        test.data.unsqueeze(1),
+        test.targets.long(),
+        CLASSES["fashion_mnist"],
+        source,
+    )
 
 
 def _cifar10() -> Dataset:
@@ -178,9 +197,15 @@ def _cifar10() -> Dataset:
             train = CIFAR10(str(root), train=True, download=False)
             test = CIFAR10(str(root), train=False, download=False)
             as_tensor = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()  # noqa: E731
-            return Dataset("cifar10", as_tensor(train.data), torch.tensor(train.targets),
-                           as_tensor(test.data), torch.tensor(test.targets), CLASSES["cifar10"],
-                           f"CIFAR-10 on disk ({root})")
+            return Dataset(
+                "cifar10",
+                as_tensor(train.data),
+                torch.tensor(train.targets),
+                as_tensor(test.data),
+                torch.tensor(test.targets),
+                CLASSES["cifar10"],
+                f"CIFAR-10 on disk ({root})",
+            )
     raise DataUnavailable(
         f"CIFAR-10 is optional and used only when already on disk: put torchvision's "
         f"{CIFAR10.base_folder}/ under $DROPLAB_DATA or {cache_root() / 'data'}"

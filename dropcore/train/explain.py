@@ -10,13 +10,14 @@ from torch import nn
 
 from ..dropblock import drop_block
 from ..probe import ProbeSettings, probe
+from ..probe.settings import Stage
 
 __all__ = ["MaskGradient", "cam_maps", "cam_spread", "mask_gradient_demo"]
 
 _PLAIN = ProbeSettings(method="none")
 
 
-def cam_maps(model: nn.Module, images: torch.Tensor, layer: str = "layer4") -> torch.Tensor:
+def cam_maps(model: nn.Module, images: torch.Tensor, layer: Stage = "layer4") -> torch.Tensor:
     """Grad-CAM of each image for the model's own top-1 class, upsampled to the image.
 
     The model is only read (the probe's functional pass): safe on a shared model.
@@ -82,8 +83,9 @@ class MaskGradient:
         return bool((self.grad[self.keep == 1] != 0).all())
 
 
-def mask_gradient_demo(seed: int = 0, p: float = 0.25, block_size: int = 5,
-                       shape: tuple[int, int, int] = (3, 14, 14)) -> MaskGradient:
+def mask_gradient_demo(
+    seed: int = 0, p: float = 0.25, block_size: int = 5, shape: tuple[int, int, int] = (3, 14, 14)
+) -> MaskGradient:
     """DropBlock on random activations, then the gradient of a random weighted sum.
 
     The backward multiplies by the same keep mask and scale as the forward, so the

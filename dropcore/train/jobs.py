@@ -25,7 +25,14 @@ from .result import EpochRecord, RunResult
 __all__ = ["RunManager", "RunStatus", "State"]
 
 State = Literal[
-    "cached", "queued", "running", "elsewhere", "done", "failed", "cancelled", "absent",
+    "cached",
+    "queued",
+    "running",
+    "elsewhere",
+    "done",
+    "failed",
+    "cancelled",
+    "absent",
 ]
 
 
@@ -72,9 +79,22 @@ class _Worker:
 
     def __init__(self, root: str, niceness: int, threads: int, on_line: Any) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dropcore.train", "worker", "--root", root,
-             "--nice", str(niceness), "--threads", str(threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+            [
+                sys.executable,
+                "-m",
+                "dropcore.train",
+                "worker",
+                "--root",
+                root,
+                "--nice",
+                str(niceness),
+                "--threads",
+                str(threads),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
             # Idle OpenMP threads sleep instead of spinning on cores the server needs.
             env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -112,8 +132,9 @@ class RunManager:
         threads: torch threads per worker (0: torch's default).
     """
 
-    def __init__(self, cache: RunCache, *, workers: int = 1, niceness: int = 10,
-                 threads: int = 0) -> None:
+    def __init__(
+        self, cache: RunCache, *, workers: int = 1, niceness: int = 10, threads: int = 0
+    ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers!r}")
         self.cache = cache
@@ -154,8 +175,11 @@ class RunManager:
             state: State = "done" if job is not None else "cached"
             return RunStatus(state, 1.0, 0.0, epochs=result.epochs, result=result)
         if job is None:
-            return self._running(config, "elsewhere") if self.cache.is_claimed(config) \
+            return (
+                self._running(config, "elsewhere")
+                if self.cache.is_claimed(config)
                 else RunStatus("absent")
+            )
         return self._running(config, job.state)
 
     def cancel(self, config: RunConfig, watcher: str = "") -> None:
@@ -203,8 +227,7 @@ class RunManager:
             if job is not None and job.state == "running":
                 if outcome == "busy":
                     job.state = "elsewhere"
-                    threading.Thread(target=self._await_elsewhere, args=(job,),
-                                     daemon=True).start()
+                    threading.Thread(target=self._await_elsewhere, args=(job,), daemon=True).start()
                 elif outcome in ("done", "cached"):
                     job.state = "done"
                 elif outcome == "cancelled":
@@ -232,12 +255,16 @@ class RunManager:
 
     def _error(self, config: RunConfig) -> str:
         events = self.cache.progress(config)
-        return next((e.get("error", "") for e in reversed(events) if e.get("event") == "failed"),
-                    "")
+        return next(
+            (e.get("error", "") for e in reversed(events) if e.get("event") == "failed"), ""
+        )
 
     def _epochs(self, config: RunConfig) -> tuple[EpochRecord, ...]:
-        return tuple(EpochRecord(**e["record"]) for e in self.cache.progress(config)
-                     if e.get("event") == "epoch")
+        return tuple(
+            EpochRecord(**e["record"])
+            for e in self.cache.progress(config)
+            if e.get("event") == "epoch"
+        )
 
     def _running(self, config: RunConfig, state: State) -> RunStatus:
         events = self.cache.progress(config)

@@ -70,8 +70,10 @@ def build_model(config: RunConfig, data: Dataset) -> nn.Module:
 def _optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     other = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": config.weight_decay},
-              {"params": other, "weight_decay": 0.0}]  # no decay on BN and biases
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": other, "weight_decay": 0.0},
+    ]  # no decay on BN and biases
     if config.optimizer == "adam":
         return torch.optim.Adam(groups, lr=config.lr)
     return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
@@ -116,8 +118,10 @@ class _Meter:
 
     def means(self) -> tuple[dict[str, float], dict[str, float]]:
         n = max(self.count, 1)
-        return ({k: float(v) / n for k, v in self.dropped.items()},
-                {k: v / n for k, v in self.target.items()})
+        return (
+            {k: float(v) / n for k, v in self.dropped.items()},
+            {k: v / n for k, v in self.target.items()},
+        )
 
 
 def train(
@@ -153,7 +157,7 @@ def train(
     y_val = data.train_labels[splits.val].to(device)
 
     # Channels-last: oneDNN's convolutions are faster in it for these narrow layers.
-    model = build_model(config, data).to(device, memory_format=torch.channels_last)
+    model = build_model(config, data).to(device).to(memory_format=torch.channels_last)
     steps_per_epoch = math.ceil(config.train_size / config.batch_size)
     total = steps_per_epoch * config.epochs
     reg = regularize(model, config.recipe(total))
@@ -187,8 +191,22 @@ def train(
             step += 1
             if progress is not None:
                 progress(Progress(step, total, epoch - 1, None, time.perf_counter() - start))
-        records.append(_epoch_record(epoch, model, reg, meter, float(loss_sum), int(correct),
-                                     config, x_train, y_train, x_val, y_val, t0))
+        records.append(
+            _epoch_record(
+                epoch,
+                model,
+                reg,
+                meter,
+                float(loss_sum),
+                int(correct),
+                config,
+                x_train,
+                y_train,
+                x_val,
+                y_val,
+                t0,
+            )
+        )
         if progress is not None:
             progress(Progress(step, total, epoch, records[-1], time.perf_counter() - start))
 
@@ -199,32 +217,57 @@ def train(
         test_loss, test_acc = _evaluate(model, x_test, data.test_labels.to(device))
     best = max(records, key=lambda r: r.val_acc)
     result = RunResult(
-        config=config, epochs=tuple(records), test_loss=test_loss, test_acc=test_acc,
-        best_val_acc=best.val_acc, best_epoch=best.epoch,
-        seconds=time.perf_counter() - start, environment=_environment(device, data),
+        config=config,
+        epochs=tuple(records),
+        test_loss=test_loss,
+        test_acc=test_acc,
+        best_val_acc=best.val_acc,
+        best_epoch=best.epoch,
+        seconds=time.perf_counter() - start,
+        environment=_environment(device, data),
     )
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return TrainedRun(result, state)
 
 
 def _epoch_record(
-    epoch: int, model: nn.Module, reg: Regularized, meter: _Meter, loss_sum: float,
-    correct: int, config: RunConfig, x_train: torch.Tensor, y_train: torch.Tensor,
-    x_val: torch.Tensor, y_val: torch.Tensor, t0: float,
+    epoch: int,
+    model: nn.Module,
+    reg: Regularized,
+    meter: _Meter,
+    loss_sum: float,
+    correct: int,
+    config: RunConfig,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_val: torch.Tensor,
+    y_val: torch.Tensor,
+    t0: float,
 ) -> EpochRecord:
     n = config.train_size
     _, train_eval_acc = _evaluate(model, x_train[:_TRAIN_EVAL_IMAGES], y_train[:_TRAIN_EVAL_IMAGES])
     val_loss, val_acc = _evaluate(model, x_val, y_val)
     dropped, target = meter.means()
     return EpochRecord(
-        epoch=epoch, train_loss=loss_sum / n, train_acc=correct / n,
-        train_eval_acc=train_eval_acc, val_loss=val_loss, val_acc=val_acc,
-        gap=train_eval_acc - val_acc, rate=reg.recipe.rate(reg.step + 1),
-        dropped=dropped, target=target, seconds=time.perf_counter() - t0,
+        epoch=epoch,
+        train_loss=loss_sum / n,
+        train_acc=correct / n,
+        train_eval_acc=train_eval_acc,
+        val_loss=val_loss,
+        val_acc=val_acc,
+        gap=train_eval_acc - val_acc,
+        rate=reg.recipe.rate(reg.step + 1),
+        dropped=dropped,
+        target=target,
+        seconds=time.perf_counter() - t0,
     )
 
 
 def _environment(device: torch.device, data: Dataset) -> dict[str, str]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
-    return {"torch": torch.__version__, "device": f"{device.type} ({name or 'cpu'})",
-            "threads": str(torch.get_num_threads()), "data": data.source}
+    return {
+        "torch": torch.__version__,
+        "device": f"{device.type} ({name or 'cpu'})",
+        "threads": str(torch.get_num_threads()),
+        "data": data.source,
+    }

@@ -1,10 +1,10 @@
 """A small ResNet of torchvision's own blocks, shaped like torchvision's ResNet.
 
 For 28x28 inputs its stages run at 28, 14, 14 and 7 pixels (8, 16, 32, 64 channels), so
-``layer3`` and ``layer4`` see 14x14 and 7x7 maps, the sizes of ResNet-50's groups 3 and 4 at 224x224: a DropBlock
-of size 7 covers the same share of a map as in the paper. The attribute names (``conv1``,
-``bn1``, ``maxpool``, ``layer1..4``, ``avgpool``, ``fc``) are torchvision's, so the recipe,
-the probe and Grad-CAM treat it exactly like ResNet-50.
+``layer3`` and ``layer4`` see 14x14 and 7x7 maps, the sizes of ResNet-50's groups 3 and 4
+at 224x224: a DropBlock of size 7 covers the same share of a map as in the paper. The
+attribute names (``conv1``, ``bn1``, ``maxpool``, ``layer1..4``, ``avgpool``, ``fc``) are
+torchvision's, so the recipe, the probe and Grad-CAM treat it exactly like ResNet-50.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ __all__ = ["SMALL_WIDTHS", "SmallResNet"]
 
 SMALL_WIDTHS: tuple[int, int, int, int] = (8, 16, 32, 64)
 SMALL_STRIDES: tuple[int, int, int, int] = (1, 2, 1, 2)
-
 
 
 class _NoPool(nn.MaxPool2d):
@@ -46,9 +45,19 @@ class SmallResNet(nn.Module):
         strides: stride of each stage's first block.
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 10,
-                 widths: tuple[int, ...] = SMALL_WIDTHS, blocks: int = 1,
-                 strides: tuple[int, ...] = SMALL_STRIDES) -> None:
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        widths: tuple[int, ...] = SMALL_WIDTHS,
+        blocks: int = 1,
+        strides: tuple[int, ...] = SMALL_STRIDES,
+    ) -> None:
         super().__init__()
         if len(widths) != 4 or any(int(w) < 1 for w in widths):
             raise ValueError(f"widths must be 4 positive channel counts, got {widths!r}")
@@ -59,7 +68,7 @@ class SmallResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = _NoPool()
         inplanes = widths[0]
-        for i, (width, stride) in enumerate(zip(widths, strides), start=1):
+        for i, (width, stride) in enumerate(zip(widths, strides, strict=True), start=1):
             setattr(self, f"layer{i}", self._stage(inplanes, width, stride, blocks))
             inplanes = width
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
@@ -72,8 +81,9 @@ class SmallResNet(nn.Module):
     def _stage(inplanes: int, width: int, stride: int, blocks: int) -> nn.Sequential:
         down = None
         if stride != 1 or inplanes != width:
-            down = nn.Sequential(nn.Conv2d(inplanes, width, 1, stride=stride, bias=False),
-                                 nn.BatchNorm2d(width))
+            down = nn.Sequential(
+                nn.Conv2d(inplanes, width, 1, stride=stride, bias=False), nn.BatchNorm2d(width)
+            )
         layers = [BasicBlock(inplanes, width, stride, down)]
         layers += [BasicBlock(width, width) for _ in range(blocks - 1)]
         return nn.Sequential(*layers)

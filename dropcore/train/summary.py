@@ -11,7 +11,12 @@ from .result import RunResult
 __all__ = ["CURVE_FIELDS", "Curve", "MeanSd", "Row", "curves", "summarize"]
 
 CURVE_FIELDS: tuple[str, ...] = (
-    "train_loss", "train_acc", "train_eval_acc", "val_loss", "val_acc", "gap",
+    "train_loss",
+    "train_acc",
+    "train_eval_acc",
+    "val_loss",
+    "val_acc",
+    "gap",
 )
 
 
@@ -68,17 +73,19 @@ def summarize(results: dict[str, list[RunResult]]) -> list[Row]:
     for label, runs in results.items():
         if not runs:
             continue
-        rows.append(Row(
-            label=label,
-            best_val_acc=MeanSd.of([r.best_val_acc for r in runs]),
-            final_val_acc=MeanSd.of([r.final.val_acc for r in runs]),
-            test_acc=MeanSd.of([r.test_acc for r in runs]),
-            gap=MeanSd.of([r.final.gap for r in runs]),
-            final_train_acc=MeanSd.of([r.final.train_acc for r in runs]),
-            dropped=MeanSd.of([_site_mean(r.final.dropped) for r in runs]),
-            target=MeanSd.of([_site_mean(r.final.target) for r in runs]),
-            seconds=MeanSd.of([r.seconds for r in runs]),
-        ))
+        rows.append(
+            Row(
+                label=label,
+                best_val_acc=MeanSd.of([r.best_val_acc for r in runs]),
+                final_val_acc=MeanSd.of([r.final.val_acc for r in runs]),
+                test_acc=MeanSd.of([r.test_acc for r in runs]),
+                gap=MeanSd.of([r.final.gap for r in runs]),
+                final_train_acc=MeanSd.of([r.final.train_acc for r in runs]),
+                dropped=MeanSd.of([_site_mean(r.final.dropped) for r in runs]),
+                target=MeanSd.of([_site_mean(r.final.target) for r in runs]),
+                seconds=MeanSd.of([r.seconds for r in runs]),
+            )
+        )
     return rows
 
 

@@ -43,8 +43,14 @@ class _Reporter:
             return
         self.last = now
         record = None if p.record is None else p.record.__dict__
-        self.event(event="epoch" if record else "step", step=p.step, total=p.total_steps,
-                   epoch=p.epoch, elapsed=p.elapsed, record=record)
+        self.event(
+            event="epoch" if record else "step",
+            step=p.step,
+            total=p.total_steps,
+            epoch=p.epoch,
+            elapsed=p.elapsed,
+            record=record,
+        )
 
 
 def compute(cache: RunCache, config: RunConfig, device: str = "cpu") -> Outcome:
@@ -64,8 +70,12 @@ def compute(cache: RunCache, config: RunConfig, device: str = "cpu") -> Outcome:
             report = _Reporter(out)
             report.event(event="start", pid=os.getpid(), label=config.label())
             try:
-                run = train(config, device=device, progress=report,
-                            should_stop=lambda: cache.cancel_requested(config))
+                run = train(
+                    config,
+                    device=device,
+                    progress=report,
+                    should_stop=lambda: cache.cancel_requested(config),
+                )
             except RunCancelled:
                 report.event(event="cancelled")
                 return "cancelled"
