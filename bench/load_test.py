@@ -49,7 +49,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -461,6 +461,28 @@ def _finish(sess: Session, params: Mapping[str, Any], report: SessionReport) -> 
         report.fingerprint = page_fingerprint(sess.last)
 
 
+def _lifecycle(
+    base_url: str, plan: Plan, timeout: float, start: threading.Barrier,
+    body: Callable[[Session, SessionReport], None],
+) -> SessionReport:
+    """Open the session on ``plan``'s link, wait for everyone, run ``body``, close; any
+    protocol failure becomes an error of the report."""
+    report = SessionReport(seed=plan.seed)
+    sess: Session | None = None
+    try:
+        try:
+            sess = _open(base_url, plan, report, timeout)
+        finally:
+            start.wait(timeout=timeout)  # everyone connected: the measured phase starts
+        body(sess, report)
+    except (ProtocolError, threading.BrokenBarrierError, OSError) as err:
+        report.errors.append(f"{type(err).__name__}: {err}")
+    finally:
+        if sess is not None:
+            sess.close()
+    return report
+
+
 def drive(
     base_url: str, plan: Plan, think_s: float, rng: random.Random, timeout: float,
     start: threading.Barrier, deadline: float,
@@ -470,14 +492,9 @@ def drive(
     Think times are exponential with mean ``think_s`` (independent students), and the
     first change comes after a uniform delay, so arrivals are spread like a real class.
     """
-    report = SessionReport(seed=plan.seed)
-    params = dict(plan.query)
-    sess: Session | None = None
-    try:
-        try:
-            sess = _open(base_url, plan, report, timeout)
-        finally:
-            start.wait(timeout=timeout)  # everyone connected: the measured phase starts
+
+    def body(sess: Session, report: SessionReport) -> None:
+        params = dict(plan.query)
         if think_s:
             time.sleep(rng.uniform(0, think_s))
         for change, bits in zip(plan.changes, plan.expect, strict=True):
@@ -491,42 +508,27 @@ def drive(
             if think_s:
                 time.sleep(rng.expovariate(1.0 / think_s))
         _finish(sess, params, report)
-    except (ProtocolError, threading.BrokenBarrierError, OSError) as err:
-        report.errors.append(f"{type(err).__name__}: {err}")
-    finally:
-        if sess is not None:
-            sess.close()
-    return report
+
+    return _lifecycle(base_url, plan, timeout, start, body)
 
 
 def burst_drive(
-    base_url: str, index: int, window_s: float, rng: random.Random, timeout: float,
+    base_url: str, window_s: float, rng: random.Random, timeout: float,
     start: threading.Barrier, deadline: float,
 ) -> SessionReport:
     """(b) One student of a burst: open the default link, then click the lesson preset at
     a random moment within ``window_s`` of the teacher saying so."""
-    plan = Plan({}, 0, [], [])
-    report = SessionReport(seed=0)
-    sess: Session | None = None
-    try:
-        try:
-            sess = _open(base_url, plan, report, timeout)
-        finally:
-            start.wait(timeout=timeout)
+
+    def body(sess: Session, report: SessionReport) -> None:
         time.sleep(rng.uniform(0, window_s))
         if time.monotonic() > deadline:
             raise ProtocolError("global deadline reached")
         run = sess.click_preset(PRESET)
         _record(run, report)
         _check(run, report, sess, ["γ paper", "valid seeds", "keep_prob 0.9", "block 7"])
-        params = {"gamma": "paper", "seeding": "valid"}
-        _finish(sess, params, report)
-    except (ProtocolError, threading.BrokenBarrierError, OSError) as err:
-        report.errors.append(f"{type(err).__name__}: {err}")
-    finally:
-        if sess is not None:
-            sess.close()
-    return report
+        _finish(sess, {"gamma": "paper", "seeding": "valid"}, report)
+
+    return _lifecycle(base_url, Plan({}, 0, [], []), timeout, start, body)
 
 
 def replay(base_url: str, query: str, timeout: float) -> tuple[str, ...]:
@@ -740,7 +742,7 @@ def burst_phase(
     reports = [SessionReport(seed=0) for _ in range(k)]
 
     def worker(i: int) -> None:
-        reports[i] = burst_drive(base_url, i, args.burst_window,
+        reports[i] = burst_drive(base_url, args.burst_window,
                                  random.Random(args.rng_seed * 7919 + i), args.timeout,
                                  start, deadline)
 
