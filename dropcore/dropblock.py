@@ -17,7 +17,7 @@ tracing into the mask construction, which depends on values.
 
 from __future__ import annotations
 
-from typing import Literal, overload
+from typing import Literal, Protocol, cast, overload
 
 import torch
 from torch import nn
@@ -32,8 +32,10 @@ __all__ = [
     "Algorithm",
     "DropBlock2d",
     "DropBlockBase",
+    "DropBlockFn",
     "drop_block",
     "drop_block_mask",
+    "make_drop_block",
 ]
 
 
@@ -85,69 +87,119 @@ def drop_block_mask(
     return block_keep_mask(geo, algo, device, generator)
 
 
-@overload
-def drop_block(
-    x: torch.Tensor,
-    p: float,
-    block_size: int,
-    *,
-    gamma: GammaMode = ...,
-    seeding: Seeding = ...,
-    per_channel: bool = ...,
-    batchwise: bool = ...,
-    training: bool = ...,
-    generator: torch.Generator | None = ...,
-    return_mask: Literal[False] = ...,
-    inplace: bool = ...,
-    algorithm: Algorithm = ...,
-) -> torch.Tensor: ...
-@overload
-def drop_block(
-    x: torch.Tensor,
-    p: float,
-    block_size: int,
-    *,
-    gamma: GammaMode = ...,
-    seeding: Seeding = ...,
-    per_channel: bool = ...,
-    batchwise: bool = ...,
-    training: bool = ...,
-    generator: torch.Generator | None = ...,
-    return_mask: Literal[True],
-    inplace: bool = ...,
-    algorithm: Algorithm = ...,
-) -> tuple[torch.Tensor, torch.Tensor]: ...
-@overload
-def drop_block(
-    x: torch.Tensor,
-    p: float,
-    block_size: int,
-    *,
-    gamma: GammaMode = ...,
-    seeding: Seeding = ...,
-    per_channel: bool = ...,
-    batchwise: bool = ...,
-    training: bool = ...,
-    generator: torch.Generator | None = ...,
-    return_mask: bool,
-    inplace: bool = ...,
-    algorithm: Algorithm = ...,
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
-def drop_block(
-    x: torch.Tensor,
-    p: float,
-    block_size: int,
-    *,
-    gamma: GammaMode = "exact",
-    seeding: Seeding = "uniform",
-    per_channel: bool = True,
-    batchwise: bool = False,
-    training: bool = True,
-    generator: torch.Generator | None = None,
-    return_mask: bool = False,
-    inplace: bool = False,
-    algorithm: Algorithm = "auto",
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+class DropBlockFn(Protocol):
+    """Call signature of :func:`drop_block` and :func:`dropcore.drop_block3d`:
+    ``return_mask`` decides whether a tensor or a ``(y, keep_mask)`` pair comes back."""
+
+    @overload
+    def __call__(
+        self,
+        x: torch.Tensor,
+        p: float,
+        block_size: int,
+        *,
+        gamma: GammaMode = ...,
+        seeding: Seeding = ...,
+        per_channel: bool = ...,
+        batchwise: bool = ...,
+        training: bool = ...,
+        generator: torch.Generator | None = ...,
+        return_mask: Literal[False] = ...,
+        inplace: bool = ...,
+        algorithm: Algorithm = ...,
+    ) -> torch.Tensor: ...
+    @overload
+    def __call__(
+        self,
+        x: torch.Tensor,
+        p: float,
+        block_size: int,
+        *,
+        gamma: GammaMode = ...,
+        seeding: Seeding = ...,
+        per_channel: bool = ...,
+        batchwise: bool = ...,
+        training: bool = ...,
+        generator: torch.Generator | None = ...,
+        return_mask: Literal[True],
+        inplace: bool = ...,
+        algorithm: Algorithm = ...,
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+    @overload
+    def __call__(
+        self,
+        x: torch.Tensor,
+        p: float,
+        block_size: int,
+        *,
+        gamma: GammaMode = ...,
+        seeding: Seeding = ...,
+        per_channel: bool = ...,
+        batchwise: bool = ...,
+        training: bool = ...,
+        generator: torch.Generator | None = ...,
+        return_mask: bool,
+        inplace: bool = ...,
+        algorithm: Algorithm = ...,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def make_drop_block(name: str, spatial_dims: int, module: str, doc: str) -> DropBlockFn:
+    """The public DropBlock function for maps with ``spatial_dims`` spatial axes.
+
+    One body serves the 2-D and 3-D forms; each is bound to a module-level name (which
+    ``torch.fx.wrap`` needs) with its own name and docstring.
+    """
+
+    def drop_block_fn(
+        x: torch.Tensor,
+        p: float,
+        block_size: int,
+        *,
+        gamma: GammaMode = "exact",
+        seeding: Seeding = "uniform",
+        per_channel: bool = True,
+        batchwise: bool = False,
+        training: bool = True,
+        generator: torch.Generator | None = None,
+        return_mask: bool = False,
+        inplace: bool = False,
+        algorithm: Algorithm = "auto",
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        x = check_input(x, spatial_dims + 2, name)
+        geo, algo = checked_geometry(
+            tuple(x.shape),
+            p,
+            block_size,
+            gamma,
+            seeding,
+            per_channel,
+            batchwise,
+            algorithm,
+            x.device,
+            generator,
+            name,
+        )
+        return _drop_block_nd(
+            x,
+            geo,
+            algo,
+            training=training,
+            generator=generator,
+            return_mask=return_mask,
+            inplace=check_flag(inplace, "inplace"),
+        )
+
+    drop_block_fn.__name__ = drop_block_fn.__qualname__ = name
+    drop_block_fn.__module__ = module
+    drop_block_fn.__doc__ = doc
+    return cast(DropBlockFn, drop_block_fn)
+
+
+drop_block = make_drop_block(
+    "drop_block",
+    2,
+    __name__,
     """DropBlock: zero contiguous ``block_size x block_size`` regions of a feature map.
 
     Kept values are multiplied by ``count(mask) / sum(mask)`` (the paper's normalisation),
@@ -176,30 +228,8 @@ def drop_block(
         Tensor[N, C, H, W] like ``x`` (dtype, device and memory format preserved), or
         ``(y, keep_mask)`` with ``keep_mask`` of shape ``[N or 1, C or 1, H, W]`` in
         ``x.dtype``.
-    """
-    x = check_input(x, 4, "drop_block")
-    geo, algo = checked_geometry(
-        tuple(x.shape),
-        p,
-        block_size,
-        gamma,
-        seeding,
-        per_channel,
-        batchwise,
-        algorithm,
-        x.device,
-        generator,
-        "drop_block",
-    )
-    return _drop_block_nd(
-        x,
-        geo,
-        algo,
-        training=training,
-        generator=generator,
-        return_mask=return_mask,
-        inplace=check_flag(inplace, "inplace"),
-    )
+    """,
+)
 
 
 # FX: record drop_block calls (from DropBlock2d.forward, or user code in this module's

@@ -7,82 +7,17 @@ seeding, any block size (clipped to the map per axis), generators, fast sparse m
 
 from __future__ import annotations
 
-from typing import Literal, overload
-
 import torch
 
-from ._block_apply import Algorithm, check_input, checked_geometry
-from ._block_apply import drop_block_nd as _drop_block_nd
-from ._validate import check_flag
-from .dropblock import DropBlockBase
-from .gamma import GammaMode, Seeding
+from .dropblock import DropBlockBase, make_drop_block
 
 __all__ = ["DropBlock3d", "drop_block3d"]
 
 
-@overload
-def drop_block3d(
-    x: torch.Tensor,
-    p: float,
-    block_size: int,
-    *,
-    gamma: GammaMode = ...,
-    seeding: Seeding = ...,
-    per_channel: bool = ...,
-    batchwise: bool = ...,
-    training: bool = ...,
-    generator: torch.Generator | None = ...,
-    return_mask: Literal[False] = ...,
-    inplace: bool = ...,
-    algorithm: Algorithm = ...,
-) -> torch.Tensor: ...
-@overload
-def drop_block3d(
-    x: torch.Tensor,
-    p: float,
-    block_size: int,
-    *,
-    gamma: GammaMode = ...,
-    seeding: Seeding = ...,
-    per_channel: bool = ...,
-    batchwise: bool = ...,
-    training: bool = ...,
-    generator: torch.Generator | None = ...,
-    return_mask: Literal[True],
-    inplace: bool = ...,
-    algorithm: Algorithm = ...,
-) -> tuple[torch.Tensor, torch.Tensor]: ...
-@overload
-def drop_block3d(
-    x: torch.Tensor,
-    p: float,
-    block_size: int,
-    *,
-    gamma: GammaMode = ...,
-    seeding: Seeding = ...,
-    per_channel: bool = ...,
-    batchwise: bool = ...,
-    training: bool = ...,
-    generator: torch.Generator | None = ...,
-    return_mask: bool,
-    inplace: bool = ...,
-    algorithm: Algorithm = ...,
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
-def drop_block3d(
-    x: torch.Tensor,
-    p: float,
-    block_size: int,
-    *,
-    gamma: GammaMode = "exact",
-    seeding: Seeding = "uniform",
-    per_channel: bool = True,
-    batchwise: bool = False,
-    training: bool = True,
-    generator: torch.Generator | None = None,
-    return_mask: bool = False,
-    inplace: bool = False,
-    algorithm: Algorithm = "auto",
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+drop_block3d = make_drop_block(
+    "drop_block3d",
+    3,
+    __name__,
     """DropBlock on volumes: zero ``block_size`` cubes (clipped to the map per axis).
 
     Args:
@@ -94,30 +29,8 @@ def drop_block3d(
     Returns:
         Tensor[N, C, D, H, W] like ``x``, or ``(y, keep_mask)`` with ``keep_mask`` of shape
         ``[N or 1, C or 1, D, H, W]`` in ``x.dtype``.
-    """
-    x = check_input(x, 5, "drop_block3d")
-    geo, algo = checked_geometry(
-        tuple(x.shape),
-        p,
-        block_size,
-        gamma,
-        seeding,
-        per_channel,
-        batchwise,
-        algorithm,
-        x.device,
-        generator,
-        "drop_block3d",
-    )
-    return _drop_block_nd(
-        x,
-        geo,
-        algo,
-        training=training,
-        generator=generator,
-        return_mask=return_mask,
-        inplace=check_flag(inplace, "inplace"),
-    )
+    """,
+)
 
 
 # FX: one leaf node per call, as for drop_block.
