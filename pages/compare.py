@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import streamlit as st
+import torch
 
-from dropcore.probe import METHODS, ProbeSettings
+from dropcore.probe import METHODS, Lookup, ProbeSettings
+from models import LoadedModel
 from pages.ui import catalog as c
 from pages.ui import render
 from pages.ui.exports import Download, csv_bytes, download_row
@@ -14,7 +16,7 @@ from pages.ui.inputs import choose_image
 from pages.ui.layout import page_panel
 from pages.ui.model import require_model
 from pages.ui.probing import model_input, run_probe, sites_of
-from pages.ui.views import input_view, mask_mosaic, top1_text
+from pages.ui.views import CamImages, cam_images, input_view, mask_mosaic, shared, top1_text
 
 
 def cells(kind: str, base: ProbeSettings) -> list[tuple[str, ProbeSettings]]:
@@ -34,6 +36,38 @@ def cells(kind: str, base: ProbeSettings) -> list[tuple[str, ProbeSettings]]:
                 for k in (1.0, 0.9, 0.75, 0.5)]
     return [(f"γ {g} · {s} seeds", replace(block, gamma=g, seeding=s))
             for g, s in c.GAMMA_SEEDING]
+
+
+def cell_pictures(
+    loaded: LoadedModel, x: torch.Tensor, lookup: Lookup, site: str | None
+) -> tuple[CamImages, bytes | None]:
+    """A cell's CAM images and mask mosaic (PNG), drawn once per server for its probe."""
+    result = lookup.result
+    record = result.site(site) if site else None
+    cams = shared(lookup.key, "cams", lambda: cam_images(loaded, x, result))
+    if record is None:
+        return cams, None
+
+    def draw_mosaic() -> bytes | None:
+        mosaic = mask_mosaic(record)
+        return None if mosaic is None else render.png_bytes(mosaic)
+
+    return cams, shared(lookup.key, ("mosaic", site), draw_mosaic)
+
+
+def grid_png(
+    loaded: LoadedModel, x: torch.Tensor, shown: list[tuple[str, str | None, Lookup]]
+) -> bytes:
+    """The whole grid as one PNG, drawn losslessly when the button is clicked."""
+    view = input_view(loaded, x)
+    masks, overlays = [], []
+    for _, site, lookup in shown:
+        record = lookup.result.site(site) if site else None
+        mosaic = mask_mosaic(record) if record is not None else None
+        masks.append(mosaic if mosaic is not None else render.blank_tile())
+        overlays.append(render.overlay(view, lookup.result.cams[0]))
+    return render.png_bytes(render.grid([masks, overlays], labels=("mask", "Grad-CAM"),
+                                        titles=[title for title, _, _ in shown]))
 
 
 panel = page_panel(
@@ -72,7 +106,8 @@ except ValueError as err:
 
 x = model_input(loaded, picture)
 progress = st.progress(0.0, text="Running the grid...")
-shown, skipped = [], []
+shown: list[tuple[str, str | None, Lookup]] = []
+skipped: list[str] = []
 for i, (title, settings) in enumerate(grid_cells):
     sites = sites_of(loaded, settings)
     if sites.problem:  # e.g. DropConnect where only identity shortcuts are chosen
@@ -82,20 +117,22 @@ for i, (title, settings) in enumerate(grid_cells):
     lookup = run_probe(loaded, x, settings, seed, record={site} if site else False)
     if lookup is None:
         st.stop()
-    result = lookup.result
-    shown.append((title, site, result))
+    shown.append((title, site, lookup))
     # Updating the bar is where Streamlit stops this run if the person changed something.
-    progress.progress((i + 1) / len(grid_cells), text=f"{title}: {result.elapsed_s:.2f} s")
+    progress.progress((i + 1) / len(grid_cells),
+                      text=f"{title}: {lookup.result.elapsed_s:.2f} s")
 progress.empty()
 if skipped:
     st.warning("Not shown, because the setting selects nothing to regularize:\n\n"
                + "\n".join(f"- {s}" for s in skipped))
 
-first = shown[0][2]
+
+
+first = shown[0][2].result
 head = st.columns([1, 1, 2])
-view = input_view(loaded, x)
-head[0].image(view, caption=f"Input ({picture.name})", width="stretch")
-head[1].image(render.overlay(view, first.cam_baseline),
+first_cams, _ = cell_pictures(loaded, x, shown[0][2], None)
+head[0].image(first_cams.view, caption=f"Input ({picture.name})", width="stretch")
+head[1].image(first_cams.baseline,
               caption=f"Baseline: {top1_text(loaded, first.baseline_logits)}", width="stretch")
 head[2].markdown(
     f"**Masks at the first site of {mask_stage}** (red = dropped; the 16 most active "
@@ -104,32 +141,29 @@ head[2].markdown(
     "missing in a draw. The paper reports that networks *trained* with DropBlock spread "
     "their CAMs over more of the object, more so for block 7 than block 1."
 )
-head[2].caption(f"Seed {seed} · total {sum(r.elapsed_s for _, _, r in shown):.2f} s of passes")
+head[2].caption(f"Seed {seed} · total "
+                f"{sum(lk.result.elapsed_s for _, _, lk in shown):.2f} s of passes")
 
 per_row = 4 if len(shown) <= 4 else 3
-table, masks, overlays, titles = [], [], [], []
+table = []
 for start in range(0, len(shown), per_row):
     row = shown[start:start + per_row]  # the last row may be short
-    for col, (title, site, result) in zip(st.columns(per_row), row, strict=False):
+    for col, (title, site, lookup) in zip(st.columns(per_row), row, strict=False):
+        result = lookup.result
         box = col.container(border=True)
         box.markdown(f"**{title}**")
         record = result.site(site) if site else None
-        mosaic = mask_mosaic(record) if record is not None else None
+        cams, mosaic = cell_pictures(loaded, x, lookup, site)
         if mosaic is not None:
             box.image(mosaic, caption=f"{site}: masks of the 16 most active channels",
                       width="stretch", output_format="PNG")
-            masks.append(mosaic)
         else:
             box.info(f"Nothing is dropped in {mask_stage} with this setting.")
-            masks.append(render.blank_tile())
-        overlay = render.overlay(view, result.cams[0])
         top1 = top1_text(loaded, result.logits[0])
-        box.image(overlay, caption=f"top-1: {top1}", width="stretch")
+        box.image(cams.regularized, caption=f"top-1: {top1}", width="stretch")
         if record is not None:
             box.caption(f"dropped here: {record.measured_drop:.3f} "
                         f"(target {record.target_p:.3f})")
-        overlays.append(overlay)
-        titles.append(title)
         table.append({
             "cell": title, "site": site or "", "top1": top1,
             "target_p": record.target_p if record else 0.0,
@@ -139,8 +173,7 @@ for start in range(0, len(shown), per_row):
 
 st.subheader("Download")
 download_row([
-    Download("Grid (PNG)", lambda: render.png_bytes(render.grid(
-        [masks, overlays], labels=("mask", "Grad-CAM"), titles=titles)),
-        "droplab_compare.png", "image/png"),
+    Download("Grid (PNG)", lambda: grid_png(loaded, x, shown), "droplab_compare.png",
+             "image/png"),
     Download("Cells (CSV)", csv_bytes(table), "droplab_compare.csv", "text/csv"),
 ])

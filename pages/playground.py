@@ -71,11 +71,9 @@ status.caption(
 )
 
 # Pictures depend on nothing but the probe and the site: drawn once per server for them.
-cams, site_view = shared(
-    lookup.key, ("playground", site),
-    lambda: (cam_images(loaded, x, result),
-             site_pictures(record) if record is not None else None),
-)
+cams = shared(lookup.key, "cams", lambda: cam_images(loaded, x, result))
+site_view = None if record is None else shared(
+    lookup.key, ("site", site), lambda: site_pictures(record))
 captions = (
     f"Input ({picture.name}), as the network sees it",
     f"Baseline: {top1_text(loaded, result.baseline_logits)}",

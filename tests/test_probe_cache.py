@@ -101,6 +101,14 @@ def test_identical_concurrent_requests_compute_once() -> None:
     assert cache.get_or_compute("key", compute) == (b"picture", "hit")
 
 
+def test_none_is_a_value_not_a_failure() -> None:
+    cache: SharedCache[str, bytes | None] = SharedCache(2**20, sizeof=lambda v: 0)
+    calls: list[int] = []
+    assert cache.get_or_compute("k", lambda: calls.append(1)) == (None, "computed")
+    assert cache.get_or_compute("k", lambda: calls.append(1)) == (None, "hit")
+    assert len(calls) == 1
+
+
 def test_two_sessions_same_setting_one_pass(net, x) -> None:
     """Two sessions ask for the same pass at once: one runs it, the other gets its result."""
     cache = ProbeCache(max_bytes=64 * 2**20)

@@ -26,7 +26,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, fields, replace
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar, cast
 
 import torch
 from torch import nn
@@ -199,10 +199,11 @@ def _copy(result: ProbeResult) -> ProbeResult:
 
 
 class _Flight(Generic[V]):
-    """A computation in progress: waiters block on ``done``; ``value`` stays None if it failed."""
+    """A computation in progress: waiters block on ``done``; ``ok`` says it gave a value."""
 
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.ok = False
         self.value: V | None = None
 
 
@@ -256,7 +257,7 @@ class SharedCache(Generic[K, V]):
         """
         while True:
             with self._lock:
-                stored = self._entries.get(key)
+                stored = self._entries.get(key)  # (value, size): a stored None is a value
                 if stored is not None:
                     self._entries.move_to_end(key)
                     self._counts["hits"] += 1
@@ -270,10 +271,10 @@ class SharedCache(Generic[K, V]):
             while not flight.done.wait(_POLL_S):
                 if poll is not None:
                     poll()
-            if flight.value is not None:
+            if flight.ok:
                 with self._lock:
                     self._counts["joined"] += 1
-                return self._copy(flight.value), "joined"
+                return self._copy(cast(V, flight.value)), "joined"
             # The computation we waited for failed: go round (stored, in flight, or ours).
 
     def _lead(self, key: K, flight: _Flight[V], compute: Callable[[], V]) -> V:
@@ -290,7 +291,7 @@ class SharedCache(Generic[K, V]):
             self._store(key, private)
             del self._flights[key]
             self._counts["computed"] += 1
-        flight.value = private
+        flight.value, flight.ok = private, True
         flight.done.set()
         return value
 
