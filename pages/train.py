@@ -88,10 +88,6 @@ for line in reading(rows):
     st.markdown(f"- {line}")
 st.caption(HONESTY)
 
-if shipped is None:
-    explain_section(plan, live, panel)
-    open_links(plan, live)
-
 st.subheader("Download")
 files = [
     Download("Table (CSV)", csv_bytes(table_records(rows)), "droplab_train_table.csv",
@@ -103,8 +99,13 @@ files = [
         "runs": [r.to_dict() for rs in results.values() for r in rs],
     }), "droplab_train.json", "application/json"),
 ]
-if shipped is None and live.complete:
+if shipped is None:
     files.append(Download("Trained weights (ZIP)", lambda: weights_zip(plan),
                           "droplab_weights.zip", "application/zip"))
 download_row(files)
-st.caption("Charts: the camera icon above each chart saves it as a PNG.")
+st.caption("Charts: the camera icon above each chart saves it as a PNG. The weights load "
+           "with `torch.load(path, weights_only=True)` into `dropcore.train.SmallResNet`.")
+
+if shipped is None:
+    open_links(plan, live)
+    explain_section(plan, live, panel)

@@ -63,11 +63,11 @@ LESSON = Pills(
 )
 SIZE = Choice(
     key="size", label="Run size", group="training", options=tuple(SIZES), default="quick",
-    labels={k: f"{k} ({v['train_size']:,} images × {v['epochs']} epochs)"
-            for k, v in SIZES.items()},
     style="segmented",
-    help="'quick' is a first look (seconds per run on a laptop CPU); 'lesson' trains "
-    "longer on more images, so the differences stand out more clearly.",
+    help="How much each run trains: "
+    + "; ".join(f"'{k}' {v['train_size']:,} images × {v['epochs']} epochs"
+                for k, v in SIZES.items())
+    + ". 'quick' is a first look; 'lesson' shows the differences more clearly.",
 )
 SWEEP = Choice(
     key="sweep", label="Method to sweep", group="method",

@@ -8,7 +8,7 @@ class looking at the same runs computes each map once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import streamlit as st
@@ -27,14 +27,15 @@ __all__ = [
     "CAM_IMAGES",
     "SPREAD_IMAGES",
     "cam_grid",
-    "cam_spreads",
     "gradient_pictures",
+    "known_spreads",
+    "measure_spreads",
     "trained_model",
     "validation_images",
 ]
 
 CAM_IMAGES = 6      # pictures in the side-by-side grid
-SPREAD_IMAGES = 100  # pictures the CAM spread is averaged over (10 per class)
+SPREAD_IMAGES = 50  # pictures the CAM spread is averaged over (5 per class)
 _TILE = 112
 
 
@@ -79,17 +80,30 @@ def cam_grid(labels: Sequence[str], configs: Sequence[RunConfig]) -> Image.Image
                        titles=[name for _, name in pictures])
 
 
-@st.cache_data(show_spinner="Measuring the CAM spread of every trained network...",
-               max_entries=256)
-def _spread(key: str, _config: RunConfig) -> float:
-    loaded = trained_model(_config)
-    return float(cam_spread(loaded.model, _batch(loaded, SPREAD_IMAGES)).mean())
+@st.cache_resource(show_spinner=False)
+def _spread_memo() -> dict[str, float]:
+    # Run key -> mean CAM spread, for the whole server: measured once, shown to everyone.
+    return {}
 
 
-def cam_spreads(configs: Sequence[RunConfig]) -> MeanSd:
-    """CAM spread (share of the picture above half the CAM's peak, averaged over
-    :data:`SPREAD_IMAGES` validation pictures) of each seed's network: mean and sd."""
-    return MeanSd.of([_spread(c.key(), c) for c in configs])
+def known_spreads(configs: Sequence[RunConfig]) -> MeanSd | None:
+    """The CAM spread over ``configs`` (mean and sd over seeds) if every one is measured."""
+    memo = _spread_memo()
+    values = [memo.get(c.key()) for c in configs]
+    return None if any(v is None for v in values) else MeanSd.of(values)  # type: ignore[arg-type]
+
+
+def measure_spreads(configs: Sequence[RunConfig],
+                    progress: Callable[[int, int], None] | None = None) -> None:
+    """Measure the CAM spread (share of the picture above half the CAM's peak, averaged
+    over :data:`SPREAD_IMAGES` validation pictures) of every network not measured yet."""
+    memo = _spread_memo()
+    todo = [c for c in configs if c.key() not in memo]
+    for i, cfg in enumerate(todo):
+        loaded = trained_model(cfg)
+        memo[cfg.key()] = float(cam_spread(loaded.model, _batch(loaded, SPREAD_IMAGES)).mean())
+        if progress is not None:
+            progress(i + 1, len(todo))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -25,8 +25,9 @@ from .train_explain import (
     CAM_IMAGES,
     SPREAD_IMAGES,
     cam_grid,
-    cam_spreads,
     gradient_pictures,
+    known_spreads,
+    measure_spreads,
 )
 from .train_runs import Board, run_cache
 
@@ -87,11 +88,36 @@ def explain_section(plan: Plan, b: Board, panel: Panel) -> None:
              caption=f"Grad-CAM (layer4) of each network's own top-1 class on the same "
              f"{CAM_IMAGES} validation pictures (seed 0 of each variant). Warm colours: "
              "where the network looked.")
-    spreads = [cam_spreads(v.configs) for v in plan.variants if v.label in labels]
+    _spread_chart(plan, labels)
+    st.download_button("Grad-CAM grid (PNG)", render.png_bytes(grid),
+                       file_name="droplab_train_cams.png", mime="image/png",
+                       on_click="ignore", icon=":material/image:", key="dl_cams")
+    _gradient_check(panel)
+
+
+def _spread_chart(plan: Plan, labels: list[str]) -> None:
+    variants = [v for v in plan.variants if v.label in labels]
+    spreads = [known_spreads(v.configs) for v in variants]
+    if any(s is None for s in spreads):
+        runs = sum(len(v.configs) for v in variants)
+        st.markdown(
+            f"**CAM spread:** the share of a picture where Grad-CAM is above half its peak, "
+            f"averaged over {SPREAD_IMAGES} validation pictures, for each of the {runs} "
+            "trained networks. Measured once per server, then shown to everyone.")
+        if not st.button("Measure the CAM spread", icon=":material/straighten:",
+                         key="measure_spread"):
+            return
+        bar = st.progress(0.0, text="Grad-CAM of every trained network...")
+        measure_spreads([cfg for v in variants for cfg in v.configs],
+                        lambda done, total: bar.progress(
+                            done / total, text=f"{done} of {total} networks measured"))
+        bar.empty()
+        spreads = [known_spreads(v.configs) for v in variants]
     left, right = st.columns([3, 2])
     left.plotly_chart(
-        spread_bars(labels, spreads, title="CAM spread (share of the picture above half "
-                    "the CAM's peak)", y_title="share of the picture"),
+        spread_bars(labels, [s for s in spreads if s is not None],
+                    title="CAM spread (share of the picture above half the CAM's peak)",
+                    y_title="share of the picture"),
         config=CHART_CONFIG, key="cam_spread",
     )
     right.markdown(
@@ -100,10 +126,6 @@ def explain_section(plan: Plan, b: Board, panel: Panel) -> None:
         "over more of the object (more for block 7 than block 1). A difference smaller "
         "than the error bars is not one this run can show."
     )
-    st.download_button("Grad-CAM grid (PNG)", render.png_bytes(grid),
-                       file_name="droplab_train_cams.png", mime="image/png",
-                       on_click="ignore", icon=":material/image:", key="dl_cams")
-    _gradient_check(panel)
 
 
 def _gradient_check(panel: Panel) -> None:
