@@ -169,7 +169,7 @@ def main() -> None:
     out.write_text(json.dumps(summary, indent=2))
     print(f"median {summary['median_s']:.3f} s, p90 {summary['p90_s']:.3f} s, "
           f"max {summary['max_s']:.3f} s over {len(rows)} changes ({args.model}, "
-          f"{summary['device']}) -> {out.relative_to(ROOT)}")
+          f"{summary['device']}) -> {out}")
 
 
 if __name__ == "__main__":
