@@ -10,6 +10,7 @@ import streamlit as st
 
 from models import WeightsError
 from pages.ui.model import device_label, model_label, shared_model
+from pages.ui.picker import trained_in_link
 
 st.set_page_config(
     page_title="DropLab: structured dropout, live",
@@ -55,7 +56,7 @@ else:
                  help="Where the forward and Grad-CAM passes run.")
     status.badge(model_label(loaded), icon=":material/hub:", color="gray",
                  help=f"Weights: {loaded.weights_source}")
-    if loaded.is_random:
+    if loaded.is_random and not trained_in_link():
         st.warning(
             f"**Random weights: predictions are meaningless.** No pretrained weights are "
             f"available here, so {model_label(loaded)} runs with a random initialisation. "

@@ -18,6 +18,7 @@ from dropcore.train import (
     RunCache,
     RunConfig,
     RunResult,
+    RunStatus,
     TrainedRun,
     build_model,
     load_dataset,
@@ -27,6 +28,7 @@ from dropcore.train.summary import MeanSd, Row
 from pages.ui.picker import net_label
 from pages.ui.train_explain import known_spreads, measure_spreads
 from pages.ui.train_results import reading
+from pages.ui.train_runs import Board
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 # A small custom comparison whose runs the fixtures below fake into the cache.
@@ -257,3 +259,19 @@ def test_reading_flags_a_regularizer_that_never_dropped() -> None:
                MeanSd(0.1, 0.0, 1), MeanSd(1.0, 0.0, 1))
     text = "\n".join(reading([idle]))
     assert "Never applied" in text and "One seed" in text
+
+
+# --- progress arithmetic -----------------------------------------------------------------
+
+
+def test_time_left_counts_running_and_queued_runs() -> None:
+    record = EpochRecord(epoch=1, train_loss=1.0, train_acc=0.5, train_eval_acc=0.5,
+                         val_loss=1.0, val_acc=0.5, gap=0.0, rate=0.0, dropped={}, target={},
+                         seconds=20.0)
+    running = RunStatus("running", 0.25, 30.0, epochs=(record,))  # a run of 40 s
+    b = Board({"a": running, "b": RunStatus("queued", position=2), "c": RunStatus("queued")})
+    assert b.eta_s() == pytest.approx(30.0 + 2 * 40.0)
+    assert b.queue_position == 0 and b.active and not b.complete
+    testing = RunStatus("running", 1.0, 0.0, epochs=(record, record))  # evaluating: 40 s
+    assert Board({"a": testing, "b": RunStatus("queued")}).eta_s() == pytest.approx(40.0)
+    assert Board({"b": RunStatus("queued")}).eta_s() is None  # nothing measured yet

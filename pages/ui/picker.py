@@ -20,13 +20,22 @@ from dropcore.train.splits import NORMALIZATION
 
 from .controls import Choice, Panel
 
-__all__ = ["PRETRAINED", "fashion_sample", "net_label", "pick_net", "picked_model"]
+__all__ = [
+    "PRETRAINED", "fashion_sample", "net_label", "pick_net", "picked_model", "trained_in_link",
+]
 
 PRETRAINED = "pretrained"
+_TRAINED = "Trained: "
 _FASHION = Choice(
     key="fimage", label="Fashion-MNIST picture", group="image", options=(), default="",
     help="Validation pictures the trained network never saw in training, one per class.",
 )
+
+
+def trained_in_link() -> bool:
+    """Whether the page address names a trained network (the frame then leaves out the
+    pretrained network's random-weights warning, which is not about this network)."""
+    return st.query_params.get("net", "").startswith(_TRAINED)
 
 
 def net_label(config: RunConfig) -> str:
@@ -43,7 +52,7 @@ def _trained_runs(root: str) -> dict[str, RunConfig]:
 
 def _net_control(runs: dict[str, RunConfig]) -> Choice:
     labels = {PRETRAINED: "Pretrained ResNet (ImageNet)",
-              **{k: f"Trained: {net_label(cfg)}" for k, cfg in runs.items()}}
+              **{k: f"{_TRAINED}{net_label(cfg)}" for k, cfg in runs.items()}}
     return Choice(
         key="net", label="Network", group="image", options=tuple(labels), default=PRETRAINED,
         labels=labels,

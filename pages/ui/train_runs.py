@@ -105,8 +105,11 @@ class Board:
         each queued run, the length of a run as measured so far (None before any)."""
         running = [s for s in self.statuses.values() if s.state in ("running", "elsewhere")]
         per_run = [s.result.seconds for s in self.statuses.values() if s.result is not None]
-        per_run += [s.eta_s / (1 - s.fraction) for s in running
-                    if s.eta_s is not None and s.fraction < 1]
+        for s in running:
+            if s.eta_s is not None and s.fraction < 1:
+                per_run.append(s.eta_s / (1 - s.fraction))  # elapsed + left
+            elif s.fraction >= 1 and s.epochs:
+                per_run.append(sum(e.seconds for e in s.epochs))  # testing: all epochs done
         queued = sum(1 for s in self.statuses.values() if s.state == "queued")
         if queued and not per_run:
             return None
