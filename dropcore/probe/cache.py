@@ -216,9 +216,9 @@ class SharedCache(Generic[K, V]):
             concurrent requests still compute once).
         max_entries: at most this many values, whatever their size.
         sizeof: bytes a value holds.
-        copy: what a caller gets instead of the stored value (identity for immutable
-            values such as ``bytes``); the computing caller's own value is stored through
-            it too, so nothing a caller holds is the stored object.
+        copy: what a caller gets instead of the stored value, and what is stored of the
+            computing caller's value. The default hands out the stored object itself: right
+            for immutable values such as ``bytes``, and only for them.
     """
 
     def __init__(
@@ -261,11 +261,13 @@ class SharedCache(Generic[K, V]):
                 if stored is not None:
                     self._entries.move_to_end(key)
                     self._counts["hits"] += 1
-                    return self._copy(stored[0]), "hit"
-                flight = self._flights.get(key)
-                leader = flight is None
-                if leader:
-                    flight = self._flights[key] = _Flight()
+                else:
+                    flight = self._flights.get(key)
+                    leader = flight is None
+                    if leader:
+                        flight = self._flights[key] = _Flight()
+            if stored is not None:
+                return self._copy(stored[0]), "hit"  # copied outside the lock: hits overlap
             if leader:
                 return self._lead(key, flight, compute), "computed"
             while not flight.done.wait(_POLL_S):
@@ -279,8 +281,10 @@ class SharedCache(Generic[K, V]):
 
     def _lead(self, key: K, flight: _Flight[V], compute: Callable[[], V]) -> V:
         try:
-            value = compute()
-            private = self._copy(value)  # the caller may write into `value`; keep our own
+            # Stored and handed out as copies: the caller may write into `compute()`'s value,
+            # and it gets the same kind of value as every other caller.
+            private = self._copy(compute())
+            value = self._copy(private)
         except BaseException:
             # BaseException too: Streamlit stops a superseded run with one.
             with self._lock:
