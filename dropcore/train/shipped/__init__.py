@@ -1,0 +1,31 @@
+"""Results the engine computed and the project ships, so a page is informative before anyone
+trains (no weights: those come from real runs). ``tests/train/test_shipped.py`` retrains one
+of them and checks it reproduces.
+
+Files: ``<lesson>.json`` = ``{"lesson": key, "size": size, "seeds": n,
+"results": {variant label: [RunResult dicts, one per seed]}}``, written by
+``python -m dropcore.train.shipped export``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+from ..result import RunResult
+
+__all__ = ["SHIPPED_DIR", "shipped_results"]
+
+SHIPPED_DIR = Path(__file__).resolve().parent
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_results() -> dict[str, list[RunResult]]:
+    """Variant label -> the shipped results of every shipped lesson (seeds in order)."""
+    out: dict[str, list[RunResult]] = {}
+    for path in sorted(SHIPPED_DIR.glob("*.json")):
+        data = json.loads(path.read_text())
+        for label, runs in data["results"].items():
+            out.setdefault(label, []).extend(RunResult.from_dict(r) for r in runs)
+    return out
