@@ -6,7 +6,7 @@ One call goes through three named steps:
    or a dense field) and laid out (full size in the input's memory format, or broadcast
    over samples/channels). The :class:`CallPlan` is small and frozen.
 2. The mask is drawn and rendered (see ``_block_masks``): a sparse draw renders into a
-   buffer of the plan's strides, a dense field is pooled.
+   buffer in the plan's layout, a dense field is pooled.
 3. :func:`apply_keep` multiplies by the mask and the ``count / sum`` scale in one pass
    (``addcmul`` for full-size masks, a tiled multiply for shared ones).
 
@@ -105,14 +105,14 @@ class CallPlan:
         geo: the call's geometry.
         sparse: draw seeds sparsely (else a dense Bernoulli field plus a max-pool).
         full_size: the mask has the input's shape (per channel and per sample).
-        strides: strides of the rendered mask: the input's layout when full size
+        layout: memory format of the rendered mask: the input's when full size
             (channels-last stays channels-last), contiguous otherwise.
     """
 
     geo: Geometry
     sparse: bool
     full_size: bool
-    strides: tuple[int, ...]
+    layout: torch.memory_format
 
     @property
     def fused(self) -> bool:
@@ -133,8 +133,7 @@ def plan_call(x: torch.Tensor, geo: Geometry, algorithm: Algorithm) -> CallPlan:
     sparse = _use_sparse(geo, algorithm, x.device)
     full_size = geo.mask_shape == tuple(x.shape)
     layout = memory_format_of(x) if full_size else torch.contiguous_format
-    strides = torch.empty(geo.mask_shape, device="meta", memory_format=layout).stride()
-    return CallPlan(geo, sparse, full_size, strides)
+    return CallPlan(geo, sparse, full_size, layout)
 
 
 class _SparseKeep:
@@ -146,16 +145,17 @@ class _SparseKeep:
 
     def __init__(self, plan: CallPlan, seeds: Seeds) -> None:
         self.geo = plan.geo
-        self.strides = plan.strides
+        shape = self.geo.mask_shape
+        self.strides = torch.empty(shape, device="meta", memory_format=plan.layout).stride()
         self.device = seeds.plane.device
-        default = torch.empty(self.geo.mask_shape, device="meta").stride()
-        if plan.strides == default and table_fits(self.geo):
+        default = torch.empty(shape, device="meta").stride()
+        if self.strides == default and table_fits(self.geo):
             self.seeds: Seeds | None = seeds
             self.offsets: torch.Tensor | None = None
         else:
             # Only the offsets are needed from here on; the seeds can go.
             self.seeds = None
-            self.offsets = dropped_offsets(self.geo, seeds, plan.strides)
+            self.offsets = dropped_offsets(self.geo, seeds, self.strides)
 
     def __call__(self, dtype: torch.dtype) -> torch.Tensor:
         """Tensor[mask_shape] of ``dtype`` (1 = kept) with ``self.strides``."""
@@ -281,18 +281,17 @@ def block_keep_mask(
     """Boolean keep mask of ``geo.mask_shape`` (contiguous)."""
     if not _use_sparse(geo, algorithm, device):
         return dense_keep(geo, device, generator)
-    strides = torch.empty(geo.mask_shape, device="meta").stride()
-    plan = CallPlan(geo, True, False, strides)
+    plan = CallPlan(geo, True, False, torch.contiguous_format)
     return _SparseKeep(plan, draw_seeds(geo, device, generator))(torch.bool)
 
 
 def _render(plan: CallPlan, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """The plan's keep mask in ``x.dtype`` and the plan's strides."""
+    """The plan's keep mask in ``x.dtype`` and the plan's layout."""
     if plan.sparse:
         return _SparseKeep(plan, draw_seeds(plan.geo, x.device, generator))(x.dtype)
     keep = dense_keep(plan.geo, x.device, generator).to(x.dtype)
     # A full-size mask follows the input's layout so the multiply streams both in order.
-    return keep.contiguous(memory_format=memory_format_of(x)) if plan.full_size else keep
+    return keep.contiguous(memory_format=plan.layout) if plan.full_size else keep
 
 
 def drop_block_nd(
