@@ -182,3 +182,18 @@ def test_masks_reproducible_from_seed_and_distinct_per_stream() -> None:
     assert not torch.equal(outputs(5), outputs(6))
     seeds = {mix_seed(0, rank, worker) for rank in range(4) for worker in range(4)}
     assert len(seeds) == 16
+
+
+class _SeedPerItem(torch.utils.data.Dataset[int]):
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i: int) -> int:
+        return dc.recipe.process_seed(0)
+
+
+def test_dataloader_workers_get_distinct_mask_streams() -> None:
+    loader = torch.utils.data.DataLoader(_SeedPerItem(), batch_size=2, num_workers=2)
+    seeds = {int(s) for batch in loader for s in batch}
+    assert len(seeds) == 2  # one stream per worker, none equal to the main process's
+    assert dc.recipe.process_seed(0) not in seeds
