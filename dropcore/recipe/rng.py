@@ -40,10 +40,11 @@ def mix_seed(seed: int, *streams: int) -> int:
 
 
 def process_seed(seed: int) -> int:
-    """``seed`` mixed with this process's DDP rank and DataLoader worker id (0 when absent)."""
+    """``seed`` mixed with this process's DDP rank and DataLoader worker (the main process
+    and each worker get their own stream)."""
     rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
     info = get_worker_info()
-    worker = info.id if info is not None else 0
+    worker = info.id + 1 if info is not None else 0  # worker 0 differs from the main process
     return mix_seed(seed, rank, worker)
 
 
