@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from .train_controls import Plan
-from .train_runs import Board, board
+from .train_runs import Board, asked_here, board
 from .train_views import curves_row
 
 __all__ = ["REFRESH_S", "duration", "live_view", "status_line"]
@@ -47,6 +47,8 @@ def status_line(plan: Plan, b: Board) -> None:
         counts: dict[str, int] = {}
         for cfg in variant.configs:
             state = b.of(cfg).state
+            if state == "done" and not asked_here(cfg):
+                state = "cached"  # somebody else trained it: for this person, cached
             counts[state] = counts.get(state, 0) + 1
         for state, count in counts.items():
             text, color, icon = _BADGES.get(state, (state, "gray", None))

@@ -16,7 +16,7 @@ import streamlit as st
 
 from dropcore.train import RunCache, RunConfig, RunManager, RunResult, RunStatus, default_root
 
-__all__ = ["Board", "board", "cancel", "run_cache", "run_manager", "submit"]
+__all__ = ["Board", "asked_here", "board", "cancel", "run_cache", "run_manager", "submit"]
 
 ACTIVE = ("queued", "running", "elsewhere")
 
@@ -48,8 +48,16 @@ def _watcher() -> str:
 def submit(configs: Sequence[RunConfig]) -> None:
     """Ask for every run (cached ones are served, running ones joined, others queued)."""
     manager, who = run_manager(), _watcher()
+    asked = st.session_state.setdefault("_train_asked", set())
     for cfg in configs:
         manager.submit(cfg, who)
+        asked.add(cfg.key())
+
+
+def asked_here(config: RunConfig) -> bool:
+    """Whether this session asked for ``config``'s run (else a finished run is, for this
+    person, one from the cache, even if it finished on this server a minute ago)."""
+    return config.key() in st.session_state.get("_train_asked", set())
 
 
 def cancel(configs: Sequence[RunConfig]) -> None:

@@ -100,18 +100,20 @@ def _spread_chart(plan: Plan, labels: list[str]) -> None:
     spreads = [known_spreads(v.configs) for v in variants]
     if any(s is None for s in spreads):
         runs = sum(len(v.configs) for v in variants)
-        st.markdown(
-            f"**CAM spread:** the share of a picture where Grad-CAM is above half its peak, "
-            f"averaged over {SPREAD_IMAGES} validation pictures, for each of the {runs} "
-            "trained networks. Measured once per server, then shown to everyone.")
-        if not st.button("Measure the CAM spread", icon=":material/straighten:",
-                         key="measure_spread"):
-            return
-        bar = st.progress(0.0, text="Grad-CAM of every trained network...")
-        measure_spreads([cfg for v in variants for cfg in v.configs],
-                        lambda done, total: bar.progress(
-                            done / total, text=f"{done} of {total} networks measured"))
-        bar.empty()
+        offer = st.empty()  # the offer goes once the measurement is there
+        with offer.container():
+            st.markdown(
+                f"**CAM spread:** the share of a picture where Grad-CAM is above half its "
+                f"peak, averaged over {SPREAD_IMAGES} validation pictures, for each of the "
+                f"{runs} trained networks. Measured once per server, then shown to everyone.")
+            if not st.button("Measure the CAM spread", icon=":material/straighten:",
+                             key="measure_spread"):
+                return
+            bar = st.progress(0.0, text="Grad-CAM of every trained network...")
+            measure_spreads([cfg for v in variants for cfg in v.configs],
+                            lambda done, total: bar.progress(
+                                done / total, text=f"{done} of {total} networks measured"))
+        offer.empty()
         spreads = [known_spreads(v.configs) for v in variants]
     left, right = st.columns([3, 2])
     left.plotly_chart(
