@@ -12,6 +12,7 @@ from torch.utils.checkpoint import checkpoint
 from torchvision.models.feature_extraction import create_feature_extractor
 
 import dropcore as dc
+from dropcore import drop_block
 from tests import ddp_worker
 
 
@@ -54,6 +55,24 @@ def test_fx_symbolic_trace_records_leaf_calls(training: bool) -> None:
     assert dc.drop_block3d in {n.target for n in traced3.graph.nodes}
     v = torch.randn(2, 2, 4, 6, 6)
     assert torch.equal(_seeded(lambda: traced3(v)), _seeded(lambda: net3(v)))
+
+
+class _CallsTheFunction(nn.Module):
+    """User code calling the function (not the module), imported by name."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return drop_block(x, 0.2, 3)
+
+
+def test_fx_user_code_calling_the_function() -> None:
+    # torch.fx.wrap patches the names in dropcore's own modules; a function imported into
+    # user code is made a leaf with autowrap_functions (or torch.fx.wrap in that module).
+    tracer = torch.fx.Tracer(autowrap_functions=(drop_block,))
+    module = _CallsTheFunction()
+    graph = torch.fx.GraphModule(module, tracer.trace(module))
+    assert drop_block in {n.target for n in graph.graph.nodes}
+    x = torch.randn(2, 3, 10, 10)
+    assert torch.equal(_seeded(lambda: graph(x)), _seeded(lambda: module(x)))
 
 
 def test_fx_feature_extraction_like_torchvision() -> None:
