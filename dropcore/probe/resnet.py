@@ -166,7 +166,7 @@ def branch(block: nn.Module, x: torch.Tensor, conv_fn: ConvFn = _plain_conv) -> 
 
 def skip(block: nn.Module, x: torch.Tensor, conv_fn: ConvFn = _plain_conv) -> torch.Tensor:
     """Shortcut of ``block``: ``x`` itself, or the downsample conv + BN."""
-    down = cast(nn.Sequential | None, block.downsample)
+    down = cast("nn.Sequential | None", block.downsample)
     if down is None:
         return x
     return _bn(cast(nn.BatchNorm2d, down[1]), conv_fn("downsample", cast(nn.Conv2d, down[0]), x))
