@@ -107,7 +107,7 @@ def test_defaults_render_without_a_click() -> None:
     assert [t.value for t in at.title] == ["Train"]
     lesson = LESSONS["methods"]
     assert lesson.title in texts(at.subheader)
-    n = len(lesson_runs("methods", 3, size="quick"))
+    n = len(lesson_runs("methods", 3, size="lesson"))
     assert train_button(at) == f"Train {n} runs"
     # Informative before a click: the shipped comparison, or a plain statement.
     assert ("Before you train" in texts(at.info)) or ("been trained yet" in texts(at.info))

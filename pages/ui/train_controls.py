@@ -62,8 +62,10 @@ LESSON = Pills(
     "once per seed). 'Your settings' compares the methods you pick below under one setting.",
 )
 SIZE = Choice(
-    key="size", label="Run size", group="training", options=tuple(SIZES), default="quick",
+    key="size", label="Run size", group="training", options=tuple(SIZES), default="lesson",
     style="segmented",
+    # The default is the size the project ships results for (the first view is a finished
+    # comparison).
     help="How much each run trains: "
     + "; ".join(f"'{k}' {v['train_size']:,} images × {v['epochs']} epochs"
                 for k, v in SIZES.items())
