@@ -16,7 +16,8 @@ from pages.ui.inputs import choose_image
 from pages.ui.layout import page_panel
 from pages.ui.model import require_model
 from pages.ui.probing import model_input, run_probe, sites_of
-from pages.ui.views import CamImages, cam_images, input_view, mask_mosaic, shared, top1_text
+from pages.ui.shared import shared
+from pages.ui.views import CamImages, cam_images, input_view, mask_mosaic, top1_text
 
 
 def cells(kind: str, base: ProbeSettings) -> list[tuple[str, ProbeSettings]]:

@@ -22,7 +22,8 @@ from pages.ui.layout import page_panel
 from pages.ui.model import require_model
 from pages.ui.probing import model_input, pass_text, run_probe, sites_of
 from pages.ui.regularizer import regularizer_controls
-from pages.ui.views import cam_images, cam_pictures, shared, site_pictures, top1_text
+from pages.ui.shared import shared
+from pages.ui.views import cam_images, cam_pictures, site_pictures, top1_text
 
 panel = page_panel(
     "playground",

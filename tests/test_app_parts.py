@@ -85,6 +85,26 @@ def test_keep_prob_to_drop_probability_has_no_float_noise() -> None:
     assert c.drop_probability(1.0) == 0.0 and c.drop_probability(0.0) == 1.0
 
 
+def test_pictures_are_drawn_once_per_probe_and_part() -> None:
+    from dropcore.probe import ProbeSettings
+    from dropcore.probe.cache import probe_key
+    from pages.ui.shared import shared
+
+    key = probe_key(torch.nn.Linear(1, 1), torch.rand(3), ProbeSettings(), seed=991)
+    draws: list[str] = []
+
+    def draw(name: str) -> bytes:
+        draws.append(name)
+        return name.encode()
+
+    assert shared(key, "cams", lambda: draw("a")) == b"a"
+    assert shared(key, "cams", lambda: draw("b")) == b"a"  # another session: same picture
+    assert shared(key, ("site", "x"), lambda: draw("c")) == b"c"
+    assert shared(None, "cams", lambda: draw("d")) == b"d"  # no key: never shared
+    assert shared(None, "cams", lambda: draw("e")) == b"e"
+    assert draws == ["a", "c", "d", "e"]
+
+
 def test_every_control_key_is_unique() -> None:
     keys = [v.key for v in vars(c).values() if isinstance(v, Control)]
     assert len(keys) == len(set(keys))

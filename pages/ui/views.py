@@ -2,60 +2,26 @@
 top-1 captions, and the pictures of one injection site.
 
 Pictures leave here encoded (JPEG for photos, PNG for masks, whose cells must stay crisp):
-``st.image`` then only hashes the bytes instead of encoding a PIL image on every rerun.
-:func:`shared` keeps encoded pictures across sessions, keyed by the probe they show, so a
-class that asks for the same setting draws its pictures once.
+``st.image`` then only hashes the bytes instead of encoding a PIL image on every rerun,
+and :func:`.shared.shared` can keep them for every session.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, fields, is_dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass
 
 import torch
 from PIL import Image
 
-from dropcore.probe import ProbeKey, ProbeResult, SharedCache, SiteRecord, probabilities
+from dropcore.probe import ProbeResult, SiteRecord, probabilities
 from models import LoadedModel
 
 from . import render
 
 __all__ = [
     "CamImages", "SitePictures", "cam_images", "cam_pictures", "input_view", "mask_mosaic",
-    "shared", "site_pictures", "top1_text",
+    "site_pictures", "top1_text",
 ]
-
-T = TypeVar("T")
-# Encoded pictures of recent probes: a Playground view is ~100 KB, so this holds hundreds.
-_PICTURE_BUDGET = 48 * 2**20
-
-
-def _encoded_bytes(value: Any) -> int:
-    if isinstance(value, bytes):
-        return len(value)
-    if isinstance(value, (tuple, list)):
-        return sum(_encoded_bytes(v) for v in value)
-    if is_dataclass(value):
-        return sum(_encoded_bytes(getattr(value, f.name)) for f in fields(value))
-    return 0
-
-
-_pictures: SharedCache[Hashable, Any] = SharedCache(_PICTURE_BUDGET, sizeof=_encoded_bytes)
-
-
-def shared(probe: ProbeKey | None, part: Hashable, draw: Callable[[], T]) -> T:
-    """``draw()``, computed once per server for the probe ``probe`` and ``part`` (which
-    pictures of it); ``probe`` None (a result without a key): drawn here, not shared.
-
-    ``draw`` must return immutable values (bytes, frozen dataclasses or tuples of them)
-    that depend on nothing but the probe and ``part``: every session gets the same object.
-    """
-    if probe is None:
-        return draw()
-    value, _ = _pictures.get_or_compute((probe, part), draw)
-    return value
-
 
 def top1_text(loaded: LoadedModel, logits: torch.Tensor) -> str:
     """``"tabby (41.2%)"`` for Tensor[K] logits."""
