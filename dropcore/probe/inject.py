@@ -30,12 +30,14 @@ from .plan import Site
 from .resnet import Block, ConvFn, branch, conv, skip
 from .settings import ProbeSettings
 
-__all__ = ["Injector", "SiteTally", "run_block"]
+__all__ = ["Injector", "SiteTally", "activation_fn", "run_block"]
 
 MaskedFn = Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 
-def _activation_fn(settings: ProbeSettings, p: float) -> MaskedFn:
+def activation_fn(settings: ProbeSettings, p: float) -> MaskedFn:
+    """``fn(x, generator) -> (y, keep_mask)``: the activation regularizer of ``settings`` at
+    rate ``p`` (shared by the probe and the training recipe)."""
     method = settings.method
     if method == "dropout":
         return lambda x, g: dropout(x, p, inverted=settings.inverted, generator=g, return_mask=True)
@@ -115,7 +117,7 @@ class Injector:
         tally = self.tallies[site.name]
         if tally.expected is None:
             tally.expected = self._expected(site.p, t)
-        fn = _activation_fn(self.settings, site.p)
+        fn = activation_fn(self.settings, site.p)
         off = self.offset
         rows = [t[:off]] if off else []
         for j, gen in enumerate(self.generators):

@@ -12,11 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..dropblock import drop_block
 from ..dropconnect import drop_connect
 from ..dropout import dropout
-from ..droppath import drop_path
-from ..spatial import spatial_dropout
+from ..probe.inject import activation_fn
 from .rng import MaskRng
 from .spec import Recipe
 
@@ -67,30 +65,9 @@ class ActivationSite(Site):
             if self.recipe.method == "dropout" and not self.recipe.inverted:
                 return x * (1.0 - self.p)  # vanilla dropout scales at test time
             return x
-        y, keep = self._masked(x, self.rng.generator(x.device))
+        y, keep = activation_fn(self.recipe, self.p)(x, self.rng.generator(x.device))
         self._measure(keep)
         return y
-
-    def _masked(self, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        r, p = self.recipe, self.p
-        if r.method == "dropout":
-            out = dropout(x, p, inverted=r.inverted, generator=gen, return_mask=True)
-        elif r.method == "spatial_dropout":
-            out = spatial_dropout(x, p, generator=gen, return_mask=True)
-        elif r.method == "drop_block":
-            out = drop_block(
-                x,
-                p,
-                r.block_size,
-                gamma=r.gamma,
-                seeding=r.seeding,
-                per_channel=r.per_channel,
-                generator=gen,
-                return_mask=True,
-            )
-        else:
-            out = drop_path(x, p, generator=gen, return_mask=True)
-        return out
 
 
 class DropConnectSite(Site):
@@ -134,8 +111,6 @@ class ClassifierDropout(Site):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (Tensor[N, in]) -> Tensor[N, out]."""
         if self.training:
-            x, keep = dropout(
-                x, self.p, generator=self.rng.generator(x.device), return_mask=True
-            )
+            x, keep = dropout(x, self.p, generator=self.rng.generator(x.device), return_mask=True)
             self._measure(keep)
         return F.linear(x, self.weight, self.bias)
