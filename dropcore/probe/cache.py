@@ -126,8 +126,7 @@ def _model_identity(model: nn.Module) -> tuple[str, int]:
         if token is None:
             token = _model_tokens[model] = uuid.uuid4().hex
     # Every in-place write (an optimizer step, load_state_dict) bumps a tensor's version.
-    version = sum(t._version for t in model.parameters()) + sum(
-        t._version for t in model.buffers())
+    version = sum(t._version for t in model.parameters()) + sum(t._version for t in model.buffers())
     return token, version
 
 
@@ -153,8 +152,13 @@ def probe_key(
     if not isinstance(record, bool):
         record = frozenset(record)
     return ProbeKey(
-        model=_model_identity(model), image=_image_hash(x), settings=settings,
-        seed=seed, samples=samples, target=target, record=record,
+        model=_model_identity(model),
+        image=_image_hash(x),
+        settings=settings,
+        seed=seed,
+        samples=samples,
+        target=target,
+        record=record,
     )
 
 
@@ -174,26 +178,32 @@ def result_nbytes(result: ProbeResult) -> int:
     return sum(storages.values())
 
 
-def _copy_tensor(t: torch.Tensor | None) -> torch.Tensor | None:
-    if t is None:
-        return None
+def _clone(t: torch.Tensor) -> torch.Tensor:
     with torch.inference_mode():
         return t.clone()
 
 
+def _copy_tensor(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else _clone(t)
+
+
 def _copy_site(site: SiteRecord) -> SiteRecord:
-    return replace(site, keep_mask=_copy_tensor(site.keep_mask),
-                   before=_copy_tensor(site.before), after=_copy_tensor(site.after))
+    return replace(
+        site,
+        keep_mask=_copy_tensor(site.keep_mask),
+        before=_copy_tensor(site.before),
+        after=_copy_tensor(site.after),
+    )
 
 
 def _copy(result: ProbeResult) -> ProbeResult:
     """A deep copy made of inference tensors (in-place writes to them raise)."""
     return replace(
         result,
-        baseline_logits=_copy_tensor(result.baseline_logits),
-        logits=_copy_tensor(result.logits),
-        cam_baseline=_copy_tensor(result.cam_baseline),
-        cams=_copy_tensor(result.cams),
+        baseline_logits=_clone(result.baseline_logits),
+        logits=_clone(result.logits),
+        cam_baseline=_clone(result.cam_baseline),
+        cams=_clone(result.cams),
         sites=tuple(_copy_site(s) for s in result.sites),
     )
 
@@ -230,8 +240,9 @@ class SharedCache(Generic[K, V]):
         max_entries: int = _DEFAULT_ENTRIES,
     ) -> None:
         if max_bytes < 0 or max_entries < 0:
-            raise ValueError(f"max_bytes and max_entries must be >= 0, got "
-                             f"{max_bytes}, {max_entries}")
+            raise ValueError(
+                f"max_bytes and max_entries must be >= 0, got {max_bytes}, {max_entries}"
+            )
         self.max_bytes = max_bytes
         self.max_entries = max_entries
         self._sizeof = sizeof
@@ -262,10 +273,9 @@ class SharedCache(Generic[K, V]):
                     self._entries.move_to_end(key)
                     self._counts["hits"] += 1
                 else:
-                    flight = self._flights.get(key)
-                    leader = flight is None
-                    if leader:
-                        flight = self._flights[key] = _Flight()
+                    found = self._flights.get(key)
+                    leader = found is None
+                    flight = self._flights[key] = _Flight() if found is None else found
             if stored is not None:
                 return self._copy(stored[0]), "hit"  # copied outside the lock: hits overlap
             if leader:
@@ -318,8 +328,12 @@ class SharedCache(Generic[K, V]):
     def stats(self) -> CacheStats:
         """Counters and current size."""
         with self._lock:
-            return CacheStats(**self._counts, entries=len(self._entries), bytes=self._bytes,
-                              max_bytes=self.max_bytes)
+            return CacheStats(
+                **self._counts,
+                entries=len(self._entries),
+                bytes=self._bytes,
+                max_bytes=self.max_bytes,
+            )
 
     def clear(self) -> None:
         """Drop every stored value and reset the counters (computations in flight finish)."""
@@ -334,8 +348,7 @@ class ProbeCache(SharedCache[ProbeKey, ProbeResult]):
     caller gets its own copy made of inference tensors."""
 
     def __init__(self, max_bytes: int, max_entries: int = _DEFAULT_ENTRIES) -> None:
-        super().__init__(max_bytes, sizeof=result_nbytes, copy=_copy,
-                         max_entries=max_entries)
+        super().__init__(max_bytes, sizeof=result_nbytes, copy=_copy, max_entries=max_entries)
 
     def lookup(
         self,
@@ -383,13 +396,32 @@ def cached_probe(
     """
     if not isinstance(settings, ProbeSettings) or not isinstance(x, torch.Tensor):
         # Unhashable or unkeyable: let probe() raise its own clear ValueError.
-        return Lookup(probe(model, x, settings, seed=seed, samples=samples, target=target,
-                            progress=progress, record=record), "computed", None)
-    key = probe_key(model, x, settings, seed=seed, samples=samples, target=target,
-                    record=record)
+        return Lookup(
+            probe(
+                model,
+                x,
+                settings,
+                seed=seed,
+                samples=samples,
+                target=target,
+                progress=progress,
+                record=record,
+            ),
+            "computed",
+            None,
+        )
+    key = probe_key(model, x, settings, seed=seed, samples=samples, target=target, record=record)
     return (cache if cache is not None else shared_cache()).lookup(
         key,
-        lambda: probe(model, x, settings, seed=seed, samples=samples, target=target,
-                      progress=progress, record=record),
+        lambda: probe(
+            model,
+            x,
+            settings,
+            seed=seed,
+            samples=samples,
+            target=target,
+            progress=progress,
+            record=record,
+        ),
         poll=poll,
     )
