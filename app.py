@@ -54,8 +54,12 @@ else:
     status = st.container(horizontal=True, vertical_alignment="center", gap="small")
     status.badge(device_label(loaded), icon=":material/memory:", color="gray",
                  help="Where the forward and Grad-CAM passes run.")
-    status.badge(model_label(loaded), icon=":material/hub:", color="gray",
-                 help=f"Weights: {loaded.weights_source}")
+    if trained_in_link():
+        status.badge("Small ResNet trained here (Fashion-MNIST)", icon=":material/hub:",
+                     color="gray", help="Picked under Network in the sidebar.")
+    else:
+        status.badge(model_label(loaded), icon=":material/hub:", color="gray",
+                     help=f"Weights: {loaded.weights_source}")
     if loaded.is_random and not trained_in_link():
         st.warning(
             f"**Random weights: predictions are meaningless.** No pretrained weights are "

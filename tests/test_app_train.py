@@ -216,7 +216,7 @@ def test_cam_spread_is_measured_once_for_everyone(finished: list[RunConfig]) -> 
 @pytest.mark.parametrize("page", ["playground", "compare", "uncertainty"])
 def test_trained_network_opens_on_other_pages(finished: list[RunConfig], page: str) -> None:
     cfg = finished[2]  # DropBlock, seed 0
-    query = {"net": f"Trained: {net_label(cfg)}"}
+    query = {"net": net_label(cfg)}
     if page == "uncertainty":
         query["draws"] = "2"
     at = open_page(page, **query)

@@ -40,7 +40,7 @@ def trained_in_link() -> bool:
 
 def net_label(config: RunConfig) -> str:
     """How a trained network is named in the picker and in links (unique per run)."""
-    return (f"{config.label()} · {config.train_size}×{config.epochs} · "
+    return (f"{_TRAINED}{config.label()} · {config.train_size}×{config.epochs} · "
             f"{config.key()[:6]}")
 
 
@@ -52,7 +52,7 @@ def _trained_runs(root: str) -> dict[str, RunConfig]:
 
 def _net_control(runs: dict[str, RunConfig]) -> Choice:
     labels = {PRETRAINED: "Pretrained ResNet (ImageNet)",
-              **{k: f"{_TRAINED}{net_label(cfg)}" for k, cfg in runs.items()}}
+              **{k: net_label(cfg) for k, cfg in runs.items()}}
     return Choice(
         key="net", label="Network", group="image", options=tuple(labels), default=PRETRAINED,
         labels=labels,
