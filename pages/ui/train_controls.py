@@ -193,7 +193,7 @@ def _custom_plan(panel: Panel, seeds: int) -> Plan | None:
     try:
         for method in methods:
             # DropPath only drops residual branches (the Playground does the same).
-            path = "branch" if method == "drop_path" and where == "skip" else where
+            path: Any = "branch" if method == "drop_path" and where == "skip" else where
             configs = tuple(
                 RunConfig(method=method, p=round(1.0 - keep, 12), block_size=int(block),
                           gamma=gamma, seeding=seeding, stages=tuple(stages), where=path,

@@ -94,7 +94,7 @@ def known_spreads(configs: Sequence[RunConfig]) -> MeanSd | None:
 
 
 def measure_spreads(configs: Sequence[RunConfig],
-                    progress: Callable[[int, int], None] | None = None) -> None:
+                    progress: Callable[[int, int], object] | None = None) -> None:
     """Measure the CAM spread (share of the picture above half the CAM's peak, averaged
     over :data:`SPREAD_IMAGES` validation pictures) of every network not measured yet."""
     memo = _spread_memo()

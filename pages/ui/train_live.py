@@ -46,7 +46,7 @@ def status_line(plan: Plan, b: Board) -> None:
         row.markdown(f"**{variant.label}**", width="content")
         counts: dict[str, int] = {}
         for cfg in variant.configs:
-            state = b.of(cfg).state
+            state: str = b.of(cfg).state
             if state == "done" and not asked_here(cfg):
                 state = "cached"  # somebody else trained it: for this person, cached
             counts[state] = counts.get(state, 0) + 1

@@ -7,6 +7,7 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Sequence
 
 import streamlit as st
 
@@ -39,8 +40,9 @@ _MAX_CAM_ROWS = 6
 
 def curves_row(plan: Plan, b: Board) -> None:
     """Accuracy and loss per epoch for every variant (mean over seeds, band ± sd)."""
-    records = {v.label: [b.of(cfg).epochs for cfg in v.configs if b.of(cfg).epochs]
-               for v in plan.variants}
+    records: dict[str, list[Sequence[object]]] = {
+        v.label: [b.of(cfg).epochs for cfg in v.configs if b.of(cfg).epochs]
+        for v in plan.variants}
     records = {k: v for k, v in records.items() if v}
     if not records:
         st.caption("The curves appear here after each run's first epoch.")
