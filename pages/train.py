@@ -12,7 +12,7 @@ from pages.ui.train_controls import Plan, train_plan
 from pages.ui.train_live import live_view, status_line
 from pages.ui.train_results import HONESTY, curve_records, reading, show_table, table_records
 from pages.ui.train_runs import Board, board, cancel, submit
-from pages.ui.train_shipped import shipped_board
+from pages.ui.train_shipped import with_shipped
 from pages.ui.train_views import curves_row, explain_section, open_links, weights_zip
 
 panel = page_panel(
@@ -40,7 +40,7 @@ st.markdown(f"**{plan.question}** {plan.how_to_read}")
 
 configs = plan.configs
 live = board(configs)
-shipped = shipped_board(configs) if not live.complete and not live.active else None
+shipped = with_shipped(live) if not live.active else None
 shown = shipped if shipped is not None else live
 
 actions = st.container(horizontal=True, vertical_alignment="center")
@@ -66,10 +66,10 @@ if live.active:
 
 if shipped is not None:
     st.info(
-        "**Before you train:** these are the results the project ships for this "
-        "comparison (computed by the same engine; the test suite checks they are "
-        "reproducible). Press **Train** to train them here, which also makes the trained "
-        "networks available for Grad-CAM and the other pages.",
+        "**Before you train:** the runs marked *shipped* are results the project ships "
+        "(computed by the same engine; the test suite checks they are reproducible). "
+        "Press **Train** to train them here, which also makes those networks available "
+        "for Grad-CAM and the other pages.",
         icon=":material/inventory_2:",
     )
 status_line(plan, shown)
@@ -99,13 +99,14 @@ files = [
         "runs": [r.to_dict() for rs in results.values() for r in rs],
     }), "droplab_train.json", "application/json"),
 ]
-if shipped is None:
+if any(s.result is not None for s in live.statuses.values()):
     files.append(Download("Trained weights (ZIP)", lambda: weights_zip(plan),
                           "droplab_weights.zip", "application/zip"))
 download_row(files)
 st.caption("Charts: the camera icon above each chart saves it as a PNG. The weights load "
            "with `torch.load(path, weights_only=True)` into `dropcore.train.SmallResNet`.")
 
-if shipped is None:
-    open_links(plan, live)
+# Only networks trained here have weights to look inside.
+open_links(plan, live)
+if any(s.result is not None for s in live.statuses.values()):
     explain_section(plan, live, panel)

@@ -8,6 +8,7 @@ seconds. The Chromium test (tests/e2e/test_train_e2e.py) trains for real.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from pages.ui.picker import net_label
 from pages.ui.train_explain import known_spreads, measure_spreads
 from pages.ui.train_results import reading
 from pages.ui.train_runs import Board
+from pages.ui.train_shipped import shipped_by_key
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 # A small custom comparison whose runs the fixtures below fake into the cache.
@@ -70,10 +72,8 @@ def custom_configs() -> list[RunConfig]:
             for m in ("none", "drop_block") for s in range(2)]
 
 
-def fake_run(cache: RunCache, config: RunConfig) -> None:
-    """A finished run in ``cache``: plausible curves and an untrained network's weights."""
-    data = load_dataset(config.dataset)
-    model = build_model(config, data)
+def fake_result(config: RunConfig) -> RunResult:
+    """A plausible finished result of ``config`` (curves, test accuracy, drop rates)."""
     rate = 0.0 if config.method == "none" else config.p
     epochs = tuple(
         EpochRecord(epoch=e, train_loss=2.0 / e, train_acc=0.5 + 0.1 * e,
@@ -83,10 +83,16 @@ def fake_run(cache: RunCache, config: RunConfig) -> None:
                     dropped={"layer3.0.branch": rate} if rate else {},
                     target={"layer3.0.branch": rate} if rate else {}, seconds=1.0)
         for e in range(1, config.epochs + 1))
-    result = RunResult(config=config, epochs=epochs, test_loss=1.0,
-                       test_acc=0.6 + 0.01 * config.seed, best_val_acc=epochs[-1].val_acc,
-                       best_epoch=config.epochs, seconds=3.0)
-    cache.store(TrainedRun(result, {k: v.clone() for k, v in model.state_dict().items()}))
+    return RunResult(config=config, epochs=epochs, test_loss=1.0,
+                     test_acc=0.6 + 0.01 * config.seed, best_val_acc=epochs[-1].val_acc,
+                     best_epoch=config.epochs, seconds=3.0)
+
+
+def fake_run(cache: RunCache, config: RunConfig) -> None:
+    """A finished run in ``cache``: :func:`fake_result` and an untrained network's weights."""
+    model = build_model(config, load_dataset(config.dataset))
+    cache.store(TrainedRun(fake_result(config),
+                           {k: v.clone() for k, v in model.state_dict().items()}))
 
 
 @pytest.fixture()
@@ -179,6 +185,44 @@ def test_teacher_can_fix_training_controls() -> None:
 
 
 # --- finished runs -----------------------------------------------------------------------
+
+
+@pytest.fixture()
+def shipped(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[RunConfig]]:
+    """The custom comparison's runs as if the project shipped them (no weights anywhere)."""
+    import dropcore.train.shipped as package
+
+    configs = custom_configs()
+    by_label = {"none": [fake_result(c) for c in configs[:2]],
+                "DropBlock": [fake_result(c) for c in configs[2:]]}
+    monkeypatch.setattr(package, "shipped_results", lambda: by_label)
+    shipped_by_key.clear()
+    yield configs
+    shipped_by_key.clear()
+
+
+def test_shipped_results_fill_the_first_view(shipped: list[RunConfig]) -> None:
+    at = open_page(**CUSTOM)
+    assert_clean(at)
+    assert "Before you train" in texts(at.info)
+    assert "2 × shipped with DropLab" in texts(at.markdown)
+    assert train_button(at) == "Train 4 runs"
+    assert list(at.dataframe[0].value["variant"]) == ["None", "DropBlock"]
+    labels = {b.label for b in at.get("download_button")}
+    assert "Curves (CSV)" in labels and "Trained weights (ZIP)" not in labels
+    assert "Inside the trained networks" not in texts(at.subheader)  # no weights shipped
+
+
+def test_trained_runs_replace_shipped_ones(shipped: list[RunConfig],
+                                           private_runs: Path) -> None:
+    fake_run(RunCache(private_runs), shipped[0])  # one run trained here, three shipped
+    at = open_page(**CUSTOM)
+    assert_clean(at)
+    board = texts(at.markdown)
+    # Per variant: none has one run from the cache and one shipped; DropBlock two shipped.
+    assert "1 × from the cache" in board and "1 × shipped with DropLab" in board
+    assert "2 × shipped with DropLab" in board
+    assert train_button(at) == "Train 3 runs"
 
 
 def test_finished_runs_show_table_curves_and_insides(finished: list[RunConfig]) -> None:

@@ -28,6 +28,7 @@ _BADGES: dict[str, tuple[str, str, str]] = {
     "failed": ("failed", "red", ":material/error:"),
     "cancelled": ("cancelled", "gray", ":material/cancel:"),
     "absent": ("not trained yet", "gray", ":material/radio_button_unchecked:"),
+    "shipped": ("shipped with DropLab", "violet", ":material/inventory_2:"),
 }
 
 
@@ -49,11 +50,11 @@ def status_line(plan: Plan, b: Board) -> None:
             state: str = b.of(cfg).state
             if state == "done" and not asked_here(cfg):
                 state = "cached"  # somebody else trained it: for this person, cached
+            if cfg.key() in b.shipped:
+                state = "shipped"
             counts[state] = counts.get(state, 0) + 1
         for state, count in counts.items():
             text, color, icon = _BADGES.get(state, (state, "gray", None))
-            if b.shipped:
-                text, color, icon = "shipped with DropLab", "violet", ":material/inventory_2:"
             row.badge(f"{count} × {text}", color=color, icon=icon)  # type: ignore[arg-type]
     errors = {b.of(cfg).error for cfg in plan.configs if b.of(cfg).state == "failed"}
     for error in sorted(e for e in errors if e):

@@ -69,11 +69,11 @@ def cancel(configs: Sequence[RunConfig]) -> None:
 
 @dataclass(frozen=True)
 class Board:
-    """The statuses of a plan's runs, and what they add up to (``shipped``: results the
-    project ships, not runs of this server)."""
+    """The statuses of a plan's runs, and what they add up to (``shipped``: the keys whose
+    result is one the project ships, not a run of this server: it has no weights)."""
 
     statuses: dict[str, RunStatus]
-    shipped: bool = False
+    shipped: frozenset[str] = frozenset()
 
     def of(self, config: RunConfig) -> RunStatus:
         """The status of one run."""

@@ -7,15 +7,13 @@ a real run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import streamlit as st
 
-from dropcore.train import RunConfig, RunResult, RunStatus
+from dropcore.train import RunResult, RunStatus
 
 from .train_runs import Board
 
-__all__ = ["shipped_board", "shipped_by_key"]
+__all__ = ["shipped_by_key", "with_shipped"]
 
 
 @st.cache_resource(show_spinner=False)
@@ -30,11 +28,15 @@ def shipped_by_key() -> dict[str, RunResult]:
     return {r.config.key(): r for r in runs}
 
 
-def shipped_board(configs: Sequence[RunConfig]) -> Board | None:
-    """A board of shipped results when the project ships every one of ``configs``."""
+def with_shipped(live: Board) -> Board | None:
+    """``live`` with every run that has no result here filled in from the shipped results,
+    or None when some such run is not shipped (or none is missing)."""
     shipped = shipped_by_key()
-    if not configs or any(cfg.key() not in shipped for cfg in configs):
+    missing = [k for k, s in live.statuses.items() if s.result is None]
+    if not missing or any(k not in shipped for k in missing):
         return None
-    return Board({cfg.key(): RunStatus("cached", 1.0, 0.0, epochs=shipped[cfg.key()].epochs,
-                                       result=shipped[cfg.key()]) for cfg in configs},
-                 shipped=True)
+    statuses = dict(live.statuses)
+    for key in missing:
+        statuses[key] = RunStatus("cached", 1.0, 0.0, epochs=shipped[key].epochs,
+                                  result=shipped[key])
+    return Board(statuses, shipped=frozenset(missing))

@@ -78,8 +78,10 @@ def _first_seeds(plan: Plan, b: Board) -> tuple[list[str], list[RunConfig]]:
 
 def explain_section(plan: Plan, b: Board, panel: Panel) -> None:
     """Grad-CAM of the trained networks, their CAM spread, and the mask-gradient check."""
-    st.subheader("Inside the trained networks")
     labels, configs = _first_seeds(plan, b)
+    if not configs:
+        return
+    st.subheader("Inside the trained networks")
     try:
         grid = cam_grid(labels, configs)
     except (WeightsError, OSError, ValueError) as err:
