@@ -316,6 +316,10 @@ def test_time_left_counts_running_and_queued_runs() -> None:
     b = Board({"a": running, "b": RunStatus("queued", position=2), "c": RunStatus("queued")})
     assert b.eta_s() == pytest.approx(30.0 + 2 * 40.0)
     assert b.queue_position == 0 and b.active and not b.complete
+    # Once epochs are recorded they set the pace (they include the evaluation).
+    paced = Board({"a": running, "b": RunStatus("queued")}, epochs={"a": 4})
+    assert paced.eta_s() == pytest.approx(3 * 20.0 + 80.0)
     testing = RunStatus("running", 1.0, 0.0, epochs=(record, record))  # evaluating: 40 s
-    assert Board({"a": testing, "b": RunStatus("queued")}).eta_s() == pytest.approx(40.0)
+    assert Board({"a": testing, "b": RunStatus("queued")},
+                 epochs={"a": 2}).eta_s() == pytest.approx(40.0)
     assert Board({"b": RunStatus("queued")}).eta_s() is None  # nothing measured yet

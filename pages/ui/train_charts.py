@@ -5,6 +5,7 @@ Layout only: the means and spreads come from :mod:`dropcore.train.summary`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -31,9 +32,14 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 
 def _layout(fig: go.Figure, title: str, y_title: str, height: int) -> None:
+    # Title on top, then the legend in its own band (about four entries a row), so that
+    # neither overlaps the other or the plot, however many variants there are.
+    entries = sum(1 for t in fig.data if t.showlegend is not False)
+    top = 36 + 24 * math.ceil(entries / 4)
     fig.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left", "y": 0.98, "yanchor": "top"},
-        height=height, margin={"l": 10, "r": 10, "t": 80, "b": 10},
+        title={"text": title, "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "top",
+               "pad": {"t": 8}},
+        height=height + top, margin={"l": 10, "r": 10, "t": top, "b": 10},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "xanchor": "left"},
         yaxis_title=y_title, hovermode="x unified",
     )
@@ -48,7 +54,7 @@ def curve_figure(
     y_title: str,
     epochs: int,
     y_format: str = ".3f",
-    height: int = 380,
+    height: int = 300,
 ) -> go.Figure:
     """Per-variant curves over epochs: ``solid`` (validation) and ``dashed`` (training),
     each the mean over seeds with a band of ± one standard deviation.
@@ -68,12 +74,14 @@ def curve_figure(
                     line={"width": 0}, fillcolor=_rgba(color, 0.15), hoverinfo="skip",
                     showlegend=False, legendgroup=curve.label,
                 ))
+            # One legend entry per variant (its colour); solid/dashed is in the title.
             fig.add_trace(go.Scatter(
-                x=x, y=list(curve.mean), mode="lines+markers", name=f"{curve.label} · {kind}",
-                legendgroup=curve.label, line={"color": color, "dash": dash, "width": 2},
+                x=x, y=list(curve.mean), mode="lines+markers", name=curve.label,
+                showlegend=kind == "val", legendgroup=curve.label,
+                line={"color": color, "dash": dash, "width": 2},
                 marker={"size": 5},
                 customdata=list(curve.sd),
-                hovertemplate=f"%{{y:{y_format}}} ± %{{customdata:{y_format}}}",
+                hovertemplate=f"{kind} %{{y:{y_format}}} ± %{{customdata:{y_format}}}",
             ))
     fig.update_xaxes(title="epoch", range=[0.8, max(epochs, 1) + 0.2], dtick=max(1, epochs // 10))
     _layout(fig, title, y_title, height)
@@ -94,6 +102,7 @@ def spread_bars(
         hovertemplate=(f"%{{x}}: %{{y:{y_format}}} ± %{{customdata[0]:{y_format}}} "
                        "(%{customdata[1]} seeds)<extra></extra>"),
     ))
+    fig.update_traces(showlegend=False)
     _layout(fig, title, y_title, height)
-    fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, hovermode="closest")
+    fig.update_layout(hovermode="closest")
     return fig

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import streamlit as st
 
@@ -74,6 +74,7 @@ class Board:
 
     statuses: dict[str, RunStatus]
     shipped: frozenset[str] = frozenset()
+    epochs: dict[str, int] = field(default_factory=dict)  # key -> epochs the run trains
 
     def of(self, config: RunConfig) -> RunStatus:
         """The status of one run."""
@@ -109,23 +110,38 @@ class Board:
         return min(queued) if queued else None
 
     def eta_s(self) -> float | None:
-        """Seconds until every active run is done: the running runs' estimates plus, for
+        """Seconds until every active run is done: each running run's time left plus, for
         each queued run, the length of a run as measured so far (None before any)."""
-        running = [s for s in self.statuses.values() if s.state in ("running", "elsewhere")]
-        per_run = [s.result.seconds for s in self.statuses.values() if s.result is not None]
-        for s in running:
-            if s.eta_s is not None and s.fraction < 1:
-                per_run.append(s.eta_s / (1 - s.fraction))  # elapsed + left
-            elif s.fraction >= 1 and s.epochs:
-                per_run.append(sum(e.seconds for e in s.epochs))  # testing: all epochs done
+        running = {k: s for k, s in self.statuses.items() if s.state in ("running", "elsewhere")}
+        lengths = [s.result.seconds for s in self.statuses.values() if s.result is not None]
+        lengths += [n for n in (self._length(k, s) for k, s in running.items()) if n is not None]
+        left = [self._left(k, s) for k, s in running.items()]
         queued = sum(1 for s in self.statuses.values() if s.state == "queued")
-        if queued and not per_run:
+        if any(t is None for t in left) or (queued and not lengths):
             return None
-        known = [s.eta_s for s in running if s.eta_s is not None]
-        if len(known) < len(running):
-            return None
-        typical = sum(per_run) / len(per_run) if per_run else 0.0
-        return sum(known) + queued * typical
+        typical = sum(lengths) / len(lengths) if lengths else 0.0
+        return sum(t for t in left if t is not None) + queued * typical
+
+    def _pace(self, key: str, s: RunStatus) -> float | None:
+        # Seconds per epoch so far: epoch records include the evaluation that the step
+        # counts of the progress reports leave out.
+        if s.epochs and key in self.epochs:
+            return sum(e.seconds for e in s.epochs) / len(s.epochs)
+        return None
+
+    def _length(self, key: str, s: RunStatus) -> float | None:
+        pace = self._pace(key, s)
+        if pace is not None:
+            return pace * self.epochs[key]
+        if s.eta_s is not None and s.fraction < 1:
+            return s.eta_s / (1 - s.fraction)  # elapsed + left, from the steps
+        return None
+
+    def _left(self, key: str, s: RunStatus) -> float | None:
+        pace = self._pace(key, s)
+        if pace is not None:
+            return max(self.epochs[key] - len(s.epochs), 0) * pace
+        return s.eta_s
 
     def results(self, configs: Sequence[RunConfig]) -> list[RunResult]:
         """The finished results among ``configs``."""
@@ -135,4 +151,5 @@ class Board:
 def board(configs: Sequence[RunConfig]) -> Board:
     """The statuses of ``configs`` now (reads the cache and the live progress files)."""
     manager = run_manager()
-    return Board({cfg.key(): manager.status(cfg) for cfg in configs})
+    return Board({cfg.key(): manager.status(cfg) for cfg in configs},
+                 epochs={cfg.key(): cfg.epochs for cfg in configs})
