@@ -19,8 +19,8 @@ panel = page_panel(
     "train",
     "Train",
     "Train small ResNets on Fashion-MNIST (28 × 28 clothing pictures, 10 classes) with "
-    "each regularizer and watch what it does to learning: training accuracy climbs "
-    "towards 100% while validation accuracy stalls, and the **gap** between them is what "
+    "each regularizer and watch what it does to learning: training accuracy keeps "
+    "climbing while validation accuracy levels off, and the **gap** between them is what "
     "a regularizer narrows. Every variant runs once per seed, and the charts show the "
     "spread over seeds. Runs train in the background and are cached for everyone: a "
     "run somebody already trained is shown at once.",

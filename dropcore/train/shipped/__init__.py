@@ -22,10 +22,15 @@ SHIPPED_DIR = Path(__file__).resolve().parent
 
 @functools.lru_cache(maxsize=1)
 def shipped_results() -> dict[str, list[RunResult]]:
-    """Variant label -> the shipped results of every shipped lesson (seeds in order)."""
+    """Variant label -> the shipped results of every shipped lesson (seeds in order; a run
+    that several lessons share, such as ``none``, appears once)."""
     out: dict[str, list[RunResult]] = {}
+    seen: set[str] = set()
     for path in sorted(SHIPPED_DIR.glob("*.json")):
         data = json.loads(path.read_text())
         for label, runs in data["results"].items():
-            out.setdefault(label, []).extend(RunResult.from_dict(r) for r in runs)
+            for run in map(RunResult.from_dict, runs):
+                if run.config.key() not in seen:
+                    seen.add(run.config.key())
+                    out.setdefault(label, []).append(run)
     return out
