@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import statistics
+import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -14,7 +17,10 @@ import torch.utils.benchmark as tb
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-__all__ = ["RESULTS", "environment", "interleaved_medians", "median_seconds", "write_json"]
+__all__ = [
+    "RESULTS", "environment", "interleaved_medians", "median_seconds", "training_in_background",
+    "write_json",
+]
 
 
 def median_seconds(fn: Callable[[], object], min_run_time: float = 1.0) -> float:
@@ -67,3 +73,42 @@ def write_json(name: str, payload: dict[str, object]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2))
     return path
+
+
+@contextlib.contextmanager
+def training_in_background(train_size: int = 1000, epochs: int = 10) -> Iterator[None]:
+    """Keep one training run going for the duration of the block, as the Train page runs
+    it (a ``RunManager`` with one niced worker process, results in a throw-away cache).
+
+    Returns once the worker is really training (past its first batches); when a run
+    finishes before the block ends, the next seed starts. The run in progress is cancelled
+    at the end.
+    """
+    from dropcore.train import RunCache, RunConfig, RunManager
+
+    with tempfile.TemporaryDirectory(prefix="droplab-bg-train-") as root:
+        manager = RunManager(RunCache(root), workers=1, niceness=10)  # the Train page's
+        stop = threading.Event()
+        started = threading.Event()
+
+        def keep_training() -> None:
+            seed = 0
+            while not stop.is_set():
+                config = RunConfig(train_size=train_size, epochs=epochs, method="drop_block",
+                                   p=0.1, seed=seed)
+                manager.submit(config, "bench")
+                while not stop.is_set() and not manager.status(config).finished:
+                    if manager.status(config).fraction > 0.02:
+                        started.set()
+                    time.sleep(0.5)
+                seed += 1
+
+        thread = threading.Thread(target=keep_training, daemon=True)
+        thread.start()
+        try:
+            started.wait(timeout=300)
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+            manager.close()

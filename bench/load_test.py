@@ -15,6 +15,8 @@ Scenarios (``--scenarios``):
   ``--burst-window`` seconds (2) of each other.
 * ``explore`` (c): like (a), but every student has their own seed and random
   keep_prob/block_size values: distinct settings, so the shared cache cannot help.
+* ``class_train``: (a) while a training run is active: a lesson run trains in a niced
+  worker process, as the Train page starts it, for the whole scenario.
 * ``closed``: K sessions with distinct settings and no think time (the earlier table).
 * ``soak``: ``--soak`` interactions in one session; memory along the way.
 
@@ -37,6 +39,7 @@ stopped at the end. Traffic goes to 127.0.0.1 only. Results go to bench/results/
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import random
@@ -65,7 +68,8 @@ from typing_extensions import Self
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import write_json  # noqa: E402  (after the sys.path fix)
+from bench.common import training_in_background, write_json  # noqa: E402  (after sys.path)
+from dropcore.train.presets import SIZES  # noqa: E402
 from pages.ui.probing import SHARED_MARK  # noqa: E402
 from tests.e2e.conftest import free_port, stop_server  # noqa: E402
 
@@ -848,13 +852,75 @@ def k_search(
             "phases": rows}
 
 
+@contextlib.contextmanager
+def _server(
+    args: argparse.Namespace, ap: argparse.ArgumentParser, tmp: Path, name: str,
+) -> Iterator[tuple[str, int]]:
+    """``(base_url, pid)`` of the server under test: ``--url``'s, else a fresh one that is
+    stopped afterwards. Its first session (the model load) is not measured."""
+    if args.url:
+        if args.server_pid is None:
+            ap.error("--url needs --server-pid (memory is measured on the server)")
+        base_url, pid, proc = args.url.rstrip("/"), args.server_pid, None
+    else:
+        port = free_port()
+        env = {
+            "DROPLAB_MODEL": args.model, "DROPLAB_WEIGHTS": "random",
+            "TORCH_HOME": str(tmp / "torch-home"), "PYTHONUNBUFFERED": "1",
+        }
+        proc = start_server(env, port, tmp / f"server-{name}.log")
+        base_url, pid = f"http://127.0.0.1:{port}", proc.pid
+    try:
+        replay(base_url, session_query(0, 10_000), args.timeout)
+        yield base_url, pid
+    finally:
+        if proc is not None:
+            stop_server(proc)
+
+
+def run_scenario(
+    name: str, base_url: str, pid: int, args: argparse.Namespace, deadline: float,
+    probe_cpu: float,
+) -> Any:
+    """One scenario's phases against the server; prints a line per phase."""
+    if name in ("class", "class_train", "explore"):
+        plan_of, ks = (explore_plan, args.explore_k) if name == "explore" else \
+            (class_plan, args.class_k)
+        training = training_in_background(**SIZES["lesson"]) if name == "class_train" \
+            else contextlib.nullcontext()
+        with training:
+            return k_search(name, plan_of, base_url, pid, args, ks, args.interactions,
+                            args.think, deadline, probe_cpu)
+    if name == "burst":
+        row = burst_phase(base_url, pid, args.burst, args, deadline, probe_cpu)
+        _print(name, row)
+        return row
+    if name == "closed":
+        rows = []
+        for k in args.sessions:
+            rows.append(think_phase(base_url, pid, k, explore_plan, args.interactions, 0.0,
+                                    args, deadline, probe_cpu))
+            _print(name, rows[-1])
+        return rows
+    s = soak(base_url, pid, args.soak, args.timeout, deadline, 1000)
+    print(
+        f"      soak {s['interactions']} interactions, rss {s['rss_first_mb']:.0f} -> "
+        f"{s['rss_last_mb']:.0f} MiB (max {s['rss_max_mb']:.0f}), "
+        f"{s['slope_mb_per_100_after_warmup']:+.2f} MiB/100 after warm-up, "
+        f"errors={s['errors']}",
+        flush=True,
+    )
+    return s
+
+
 def main() -> int:
     """Run the chosen scenarios; print one line per phase and write bench/results/load_test.json."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", help="use a running server (give --server-pid for memory)")
     ap.add_argument("--server-pid", type=int)
-    ap.add_argument("--scenarios", nargs="+", default=["class", "burst", "explore"],
-                    choices=["class", "burst", "explore", "closed", "soak"])
+    ap.add_argument("--scenarios", nargs="+",
+                    default=["class", "class_train", "burst", "explore"],
+                    choices=["class", "class_train", "burst", "explore", "closed", "soak"])
     ap.add_argument("--class-k", type=int, nargs="+", default=[10, 20, 40, 60, 80],
                     help="(a) and (c): sessions per phase, tried in order until p95 fails")
     ap.add_argument("--explore-k", type=int, nargs="+", default=[5, 10, 20, 40])
@@ -883,66 +949,22 @@ def main() -> int:
         "torch_threads": os.environ.get("OMP_NUM_THREADS", "default"),
         "when": time.strftime("%Y-%m-%d %H:%M:%S"), "args": vars(args),
     }
-    proc = None
     with tempfile.TemporaryDirectory(prefix="droplab-load-") as tmp:
-        if args.url:
-            base_url, pid = args.url.rstrip("/"), args.server_pid
-            if pid is None:
-                ap.error("--url needs --server-pid (memory is measured on the server)")
-        else:
-            port = free_port()
-            env = {
-                "DROPLAB_MODEL": args.model, "DROPLAB_WEIGHTS": "random",
-                "TORCH_HOME": str(Path(tmp) / "torch-home"), "PYTHONUNBUFFERED": "1",
-            }
-            proc = start_server(env, port, Path(tmp) / "server.log")
-            base_url, pid = f"http://127.0.0.1:{port}", proc.pid
-        try:
-            # Warm-up: the first session loads the model; nobody should be measured on it.
-            replay(base_url, session_query(0, 10_000), args.timeout)
-            for name in args.scenarios:
-                if time.monotonic() > deadline:
-                    break
-                if name == "class":
-                    results["class"] = k_search(
-                        name, class_plan, base_url, pid, args, args.class_k,
-                        args.interactions, args.think, deadline, probe_cpu)
-                elif name == "explore":
-                    results["explore"] = k_search(
-                        name, explore_plan, base_url, pid, args, args.explore_k,
-                        args.interactions, args.think, deadline, probe_cpu)
-                elif name == "burst":
-                    row = burst_phase(base_url, pid, args.burst, args, deadline, probe_cpu)
-                    results["burst"] = row
-                    _print(name, row)
-                elif name == "closed":
-                    results["closed"] = []
-                    for k in args.sessions:
-                        row = think_phase(base_url, pid, k, explore_plan, args.interactions,
-                                          0.0, args, deadline, probe_cpu)
-                        results["closed"].append(row)
-                        _print(name, row)
-                else:
-                    s = soak(base_url, pid, args.soak, args.timeout, deadline, 1000)
-                    results["soak"] = s
-                    print(
-                        f"      soak {s['interactions']} interactions, rss "
-                        f"{s['rss_first_mb']:.0f} -> {s['rss_last_mb']:.0f} MiB (max "
-                        f"{s['rss_max_mb']:.0f}), {s['slope_mb_per_100_after_warmup']:+.2f} "
-                        f"MiB/100 after warm-up, errors={s['errors']}",
-                        flush=True,
-                    )
-        finally:
-            if proc is not None:
-                stop_server(proc)
-    for name in ("class", "explore"):
+        for name in args.scenarios:
+            if time.monotonic() > deadline:
+                break
+            # A fresh server per scenario: its shared cache must not be warm from the last.
+            with _server(args, ap, Path(tmp), name) as (base_url, pid):
+                results[name] = run_scenario(name, base_url, pid, args, deadline, probe_cpu)
+    for name in ("class", "class_train", "explore"):
         if name in results:
             print(f"{name}: largest K at p95 < {args.p95_target:g} s: "
                   f"{results[name]['largest_k']}")
     path = write_json("load_test", results)
     print(f"wrote {path}")
     rows = [*results.get("closed", []), *([results["burst"]] if "burst" in results else []),
-            *(r for n in ("class", "explore") if n in results for r in results[n]["phases"])]
+            *(r for n in ("class", "class_train", "explore") if n in results
+              for r in results[n]["phases"])]
     bad = sum(r["errors"] + r["isolation_violations"] for r in rows)
     return 1 if bad or results.get("soak", {}).get("errors") else 0
 
