@@ -8,7 +8,14 @@ import torch
 from torch import nn
 
 from ._masking import bernoulli_masked, identity_result
-from ._validate import check_flag, check_floating, check_generator, check_probability
+from ._sampling import MASK_SAMPLERS, MaskSampler
+from ._validate import (
+    check_choice,
+    check_flag,
+    check_floating,
+    check_generator,
+    check_probability,
+)
 
 __all__ = ["Dropout", "dropout"]
 
@@ -23,6 +30,7 @@ def dropout(
     generator: torch.Generator | None = ...,
     return_mask: Literal[False] = ...,
     inplace: bool = ...,
+    sampler: MaskSampler = ...,
 ) -> torch.Tensor: ...
 @overload
 def dropout(
@@ -34,6 +42,7 @@ def dropout(
     generator: torch.Generator | None = ...,
     return_mask: Literal[True],
     inplace: bool = ...,
+    sampler: MaskSampler = ...,
 ) -> tuple[torch.Tensor, torch.Tensor]: ...
 @overload
 def dropout(
@@ -45,6 +54,7 @@ def dropout(
     generator: torch.Generator | None = ...,
     return_mask: bool,
     inplace: bool = ...,
+    sampler: MaskSampler = ...,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 def dropout(
     x: torch.Tensor,
@@ -55,6 +65,7 @@ def dropout(
     generator: torch.Generator | None = None,
     return_mask: bool = False,
     inplace: bool = False,
+    sampler: MaskSampler = "bernoulli",
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Zero each element independently with probability ``p``.
 
@@ -71,6 +82,11 @@ def dropout(
         generator: optional ``torch.Generator`` on ``x``'s device.
         return_mask: also return the 0/1 keep mask (same shape as x, before rescaling).
         inplace: write the result into ``x`` (as ``nn.Dropout(inplace=True)``).
+        sampler: ``"bernoulli"`` draws the mask with ``Tensor.bernoulli_`` (torch's random
+            stream, as ``F.dropout``); ``"fast"`` draws it about 5x faster on the CPU from
+            16-bit uniforms, with ``keep_prob`` rounded to a multiple of 2**-16 (2**-32
+            when p or 1 - p is below 1/128) and kept values divided by that rounded value,
+            so the expectation stays exact. On CUDA both draw with ``bernoulli_``.
 
     Returns:
         Tensor like ``x``, or ``(y, keep_mask)``.
@@ -79,6 +95,7 @@ def dropout(
     check_floating(x, "dropout")
     check_generator(generator, x.device, "dropout")
     inplace = check_flag(inplace, "inplace")
+    sampler = check_choice(sampler, "sampler", MASK_SAMPLERS)
     if not training:
         if inverted or p == 0.0:
             y = x
@@ -95,6 +112,7 @@ def dropout(
         generator=generator,
         return_mask=return_mask,
         inplace=inplace,
+        sampler=sampler,
     )
 
 
@@ -105,11 +123,19 @@ torch.fx.wrap("dropout")
 class Dropout(nn.Module):
     """Module form of :func:`dropout`; stores hyperparameters only."""
 
-    def __init__(self, p: float = 0.5, *, inverted: bool = True, inplace: bool = False) -> None:
+    def __init__(
+        self,
+        p: float = 0.5,
+        *,
+        inverted: bool = True,
+        inplace: bool = False,
+        sampler: MaskSampler = "bernoulli",
+    ) -> None:
         super().__init__()
         self.p = check_probability(p)
         self.inverted = bool(inverted)
         self.inplace = check_flag(inplace, "inplace")
+        self.sampler = check_choice(sampler, "sampler", MASK_SAMPLERS)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x (Tensor[...]) -> Tensor[...]."""
@@ -120,7 +146,11 @@ class Dropout(nn.Module):
             training=self.training,
             generator=generator,
             inplace=self.inplace,
+            sampler=self.sampler,
         )
 
     def extra_repr(self) -> str:
-        return f"p={self.p}, inverted={self.inverted}, inplace={self.inplace}"
+        return (
+            f"p={self.p}, inverted={self.inverted}, inplace={self.inplace}, "
+            f"sampler={self.sampler!r}"
+        )

@@ -131,7 +131,7 @@ def regularize(model: nn.Module, recipe: Recipe) -> Regularized:
         if not isinstance(fc, nn.Linear):
             raise ValueError(f"classifier dropout needs model.fc to be nn.Linear, got {fc!r}")
         originals["fc"] = fc
-        head = ClassifierDropout("fc", rng, fc, recipe.classifier_p)
+        head = ClassifierDropout("fc", rng, fc, recipe.classifier_p, recipe.sampler)
         model.fc = head
         sites.append(head)
     return Regularized(model, recipe, tuple(sites), originals, rng)

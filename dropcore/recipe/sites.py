@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._sampling import MaskSampler
 from ..dropconnect import drop_connect
 from ..dropout import dropout
 from ..probe.inject import activation_fn
@@ -65,7 +66,8 @@ class ActivationSite(Site):
             if self.recipe.method == "dropout" and not self.recipe.inverted:
                 return x * (1.0 - self.p)  # vanilla dropout scales at test time
             return x
-        y, keep = activation_fn(self.recipe, self.p)(x, self.rng.generator(x.device))
+        fn = activation_fn(self.recipe, self.p, self.recipe.sampler)
+        y, keep = fn(x, self.rng.generator(x.device))
         self._measure(keep)
         return y
 
@@ -101,9 +103,12 @@ class ClassifierDropout(Site):
     """Dropout on the input of the final linear layer, sharing its parameters (the
     articles' 0.3-0.5 for fully connected layers). ``p`` stays fixed: no schedule."""
 
-    def __init__(self, name: str, rng: MaskRng, fc: nn.Linear, p: float) -> None:
+    def __init__(
+        self, name: str, rng: MaskRng, fc: nn.Linear, p: float, sampler: MaskSampler
+    ) -> None:
         super().__init__(name, 1.0, rng)
         self.p = p
+        self.sampler = sampler
         self.weight = fc.weight
         self.bias = fc.bias
         self.in_features, self.out_features = fc.in_features, fc.out_features
@@ -111,6 +116,7 @@ class ClassifierDropout(Site):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (Tensor[N, in]) -> Tensor[N, out]."""
         if self.training:
-            x, keep = dropout(x, self.p, generator=self.rng.generator(x.device), return_mask=True)
+            g = self.rng.generator(x.device)
+            x, keep = dropout(x, self.p, generator=g, return_mask=True, sampler=self.sampler)
             self._measure(keep)
         return F.linear(x, self.weight, self.bias)

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from .allocator import pin_malloc_thresholds
 from .cache import RunCache
 from .config import RunConfig
 from .loop import Progress, train
@@ -112,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--nice", type=int, default=10)
     worker.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
+    # This process trains: keep its heap from being trimmed and regrown every step.
+    pin_malloc_thresholds()
     if args.command == "worker":
         serve(args.root, args.nice, args.threads)
         return 0

@@ -17,10 +17,14 @@ from ..schedule import LinearSchedule
 from .data import DATASETS
 from .smallnet import SMALL_WIDTHS
 
-__all__ = ["ENGINE_VERSION", "MODELS", "OPTIMIZERS", "RunConfig"]
+__all__ = ["DROPOUT_MASK_STREAM", "ENGINE_VERSION", "MODELS", "OPTIMIZERS", "RunConfig"]
 
 # Part of every cache key: bump it when a change to the engine changes results.
 ENGINE_VERSION = 1
+# Part of the key of runs that draw element-wise dropout masks (method "dropout" or a
+# classifier dropout): 2 since they come from the recipe's "fast" sampler. Only those runs'
+# results changed, so every other cached and shipped run keeps its key.
+DROPOUT_MASK_STREAM = 2
 DatasetName = Literal["fashion_mnist", "cifar10"]
 ModelName = Literal["small_resnet"]
 OptimizerName = Literal["sgd", "adam"]
@@ -172,7 +176,13 @@ class RunConfig:
                 total_steps=total_steps,
             )
         s = asdict(self.settings())
-        return Recipe(**s, schedule=schedule, classifier_p=self.classifier_p, seed=self.seed)
+        return Recipe(
+            **s,
+            schedule=schedule,
+            classifier_p=self.classifier_p,
+            seed=self.seed,
+            sampler="fast",  # DROPOUT_MASK_STREAM 2
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (tuples as lists)."""
@@ -191,8 +201,12 @@ class RunConfig:
         return cls(**kwargs)
 
     def key(self) -> str:
-        """Cache key: a hash of every field and the engine version."""
-        blob = json.dumps({"engine": ENGINE_VERSION, **self.to_dict()}, sort_keys=True)
+        """Cache key: a hash of every field, the engine version and the version of the
+        random streams the run's masks come from."""
+        versions: dict[str, int] = {"engine": ENGINE_VERSION}
+        if self.method == "dropout" or self.classifier_p > 0:
+            versions["dropout_masks"] = DROPOUT_MASK_STREAM
+        blob = json.dumps({**versions, **self.to_dict()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     def label(self) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import platform
 import subprocess
 import sys
 from dataclasses import replace
@@ -33,6 +36,26 @@ def test_config_canonical_keys_and_round_trip() -> None:
     assert c.key() != RunConfig(method="dropout", p=0.3, seed=1).key()
     with pytest.raises(ValueError, match="unknown RunConfig fields"):
         RunConfig.from_dict({"methd": "none"})
+
+
+def _key_v1(config: RunConfig) -> str:
+    # The key formula of engine version 1, before dropout masks got their own stream version.
+    blob = json.dumps({"engine": 1, **config.to_dict()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def test_only_runs_drawing_dropout_masks_changed_key() -> None:
+    # Cached and shipped runs of the other methods keep their keys (their results did not
+    # change); runs with element-wise dropout masks, whose stream changed, get new ones.
+    for config in (
+        RunConfig(),
+        RunConfig(method="drop_block", p=0.1, schedule=True),
+        RunConfig(method="drop_connect", p=0.1),
+    ):
+        assert config.key() == _key_v1(config)
+    for config in (RunConfig(method="dropout", p=0.3), RunConfig(classifier_p=0.5)):
+        assert config.key() != _key_v1(config)
+        assert config.recipe(100).sampler == "fast"
 
 
 @pytest.mark.parametrize(
@@ -67,7 +90,9 @@ def test_splits_balanced_fixed_and_nested() -> None:
         make_splits(data, 59_000, 2000)
 
 
-def test_data_from_env_dir_and_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_data_from_env_dir_and_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DROPLAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("DROPLAB_DATA", str(tmp_path / "empty"))
     (tmp_path / "empty").mkdir()
@@ -97,8 +122,12 @@ def test_run_is_deterministic_bit_for_bit(tiny: RunConfig) -> None:
 def test_epoch_records_measure_the_regularizer(tiny: RunConfig) -> None:
     run = train(replace(tiny, p=0.2, schedule=True), evaluate_test=False)
     first, last = run.result.epochs
-    assert set(last.dropped) == {"layer3.0.branch", "layer3.0.skip", "layer4.0.branch",
-                                 "layer4.0.skip"}
+    assert set(last.dropped) == {
+        "layer3.0.branch",
+        "layer3.0.skip",
+        "layer4.0.branch",
+        "layer4.0.skip",
+    }
     # Scheduled: epoch 1 averages rates from 0 up to 0.1, epoch 2 from 0.1 up to 0.2.
     for name, value in first.dropped.items():
         assert abs(value - first.target[name]) < 0.03
@@ -129,13 +158,36 @@ def test_short_real_run_learns() -> None:
 
 
 def test_cli_trains_and_serves_from_cache(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "dropcore.train", "run", "--train-size", "100", "--val-size",
-            "100", "--epochs", "1", "--method", "spatial_dropout", "--root", str(tmp_path)]
+    args = [
+        sys.executable,
+        "-m",
+        "dropcore.train",
+        "run",
+        "--train-size",
+        "100",
+        "--val-size",
+        "100",
+        "--epochs",
+        "1",
+        "--method",
+        "spatial_dropout",
+        "--root",
+        str(tmp_path),
+    ]
     first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     assert "epoch   1" in first.stdout and "test acc" in first.stdout
     second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert "from the cache" in second.stdout
-    bad = subprocess.run([*args, "--p", "2"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    bad = subprocess.run([*args, "--p", "2"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "p must be in [0, 1], got 2.0" in bad.stderr
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_training_processes_fix_the_heap_thresholds() -> None:
+    # In a fresh interpreter: glibc accepts both values (mallopt returns 1 for each).
+    code = (
+        "from dropcore.train.allocator import pin_malloc_thresholds as pin;"
+        "import sys; sys.exit(0 if pin() is True and pin() is True else 1)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
