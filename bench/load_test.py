@@ -219,6 +219,26 @@ class Session:
         states.widgets.append(widget_state(*found[0], name))
         return self._run(states)
 
+    def idle(self, seconds: float) -> None:
+        """Think time: keep reading for ``seconds`` as a browser tab does, which answers the
+        server's websocket pings (Streamlit pings every 30 s and closes a connection whose
+        pong is 30 s late; a client that merely slept lost its connection in long pauses)."""
+        assert self.ws is not None
+        end = time.perf_counter() + seconds
+        while (remaining := end - time.perf_counter()) > 0:
+            self.ws.settimeout(remaining)
+            try:
+                data = self.ws.recv()  # answers a ping with a pong on the way
+            except websocket.WebSocketTimeoutException:
+                return
+            except (websocket.WebSocketException, OSError) as err:
+                raise ProtocolError(f"websocket closed while idle: {err}") from err
+            if isinstance(data, bytes):
+                fwd = ForwardMsg()
+                fwd.ParseFromString(data)
+                if fwd.WhichOneof("type") == "page_info_changed":
+                    self.query = fwd.page_info_changed.query_string
+
     def send_rerun(self, states: WidgetStates) -> float:
         """Send a rerun request without waiting (returns the send time)."""
         msg = BackMsg()
@@ -465,6 +485,30 @@ def _finish(sess: Session, params: Mapping[str, Any], report: SessionReport) -> 
         report.fingerprint = page_fingerprint(sess.last)
 
 
+def _await_start(sess: Session | None, start: threading.Barrier, timeout: float) -> None:
+    """``start.wait()``, while the open session stays responsive (see :meth:`Session.idle`):
+    with 100 sessions the first to connect wait a minute or more for the last."""
+    failure: list[BaseException] = []
+    passed = threading.Event()
+
+    def waiter() -> None:
+        try:
+            start.wait(timeout=timeout)
+        except threading.BrokenBarrierError as err:
+            failure.append(err)
+        finally:
+            passed.set()
+
+    threading.Thread(target=waiter, daemon=True).start()
+    while not passed.is_set():
+        if sess is None or sess.ws is None:
+            passed.wait()
+        else:
+            sess.idle(0.2)
+    if failure:
+        raise failure[0]
+
+
 def _lifecycle(
     base_url: str, plan: Plan, timeout: float, start: threading.Barrier,
     body: Callable[[Session, SessionReport], None],
@@ -477,7 +521,7 @@ def _lifecycle(
         try:
             sess = _open(base_url, plan, report, timeout)
         finally:
-            start.wait(timeout=timeout)  # everyone connected: the measured phase starts
+            _await_start(sess, start, timeout)  # everyone connected: the phase starts
         body(sess, report)
     except (ProtocolError, threading.BrokenBarrierError, OSError) as err:
         report.errors.append(f"{type(err).__name__}: {err}")
@@ -500,7 +544,7 @@ def drive(
     def body(sess: Session, report: SessionReport) -> None:
         params = dict(plan.query)
         if think_s:
-            time.sleep(rng.uniform(0, think_s))
+            sess.idle(rng.uniform(0, think_s))
         for change, bits in zip(plan.changes, plan.expect, strict=True):
             if time.monotonic() > deadline:
                 report.errors.append("global deadline reached")
@@ -510,7 +554,7 @@ def drive(
             _record(run, report)
             _check(run, report, sess, bits)
             if think_s:
-                time.sleep(rng.expovariate(1.0 / think_s))
+                sess.idle(rng.expovariate(1.0 / think_s))
         _finish(sess, params, report)
 
     return _lifecycle(base_url, plan, timeout, start, body)
@@ -524,7 +568,7 @@ def burst_drive(
     a random moment within ``window_s`` of the teacher saying so."""
 
     def body(sess: Session, report: SessionReport) -> None:
-        time.sleep(rng.uniform(0, window_s))
+        sess.idle(rng.uniform(0, window_s))
         if time.monotonic() > deadline:
             raise ProtocolError("global deadline reached")
         run = sess.click_preset(PRESET)
