@@ -228,12 +228,16 @@ class Session:
         while (remaining := end - time.perf_counter()) > 0:
             self.ws.settimeout(remaining)
             try:
-                data = self.ws.recv()  # answers a ping with a pong on the way
+                # Answers a ping with a pong, and returns on it (plain recv() would go on
+                # reading with the old timeout and, pinged every 30 s, never time out).
+                opcode, data = self.ws.recv_data(control_frame=True)
             except websocket.WebSocketTimeoutException:
                 return
             except (websocket.WebSocketException, OSError) as err:
                 raise ProtocolError(f"websocket closed while idle: {err}") from err
-            if isinstance(data, bytes):
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                raise ProtocolError("websocket closed by the server while idle")
+            if opcode == websocket.ABNF.OPCODE_BINARY:
                 fwd = ForwardMsg()
                 fwd.ParseFromString(data)
                 if fwd.WhichOneof("type") == "page_info_changed":
