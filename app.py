@@ -10,7 +10,10 @@ import streamlit as st
 
 from models import WeightsError
 from pages.ui.model import device_label, model_label, shared_model
+from pages.ui.interpreter import tune_interpreter
 from pages.ui.picker import trained_in_link
+
+tune_interpreter()
 
 st.set_page_config(
     page_title="DropLab: structured dropout, live",

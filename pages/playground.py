@@ -7,7 +7,7 @@ import streamlit as st
 from dropcore.probe import drop_table, flip_rate, kl_divergence, topk_with_delta
 from pages.ui import catalog as c
 from pages.ui import render
-from pages.ui.charts import CHART_CONFIG, bars
+from pages.ui.charts import CHART_CONFIG, FrozenFigure, bars
 from pages.ui.exports import (
     Download,
     csv_bytes,
@@ -115,14 +115,13 @@ else:
 st.subheader("Prediction")
 top5 = topk_with_delta(result.baseline_logits, result.logits, 5, loaded.categories)
 pred_chart, pred_numbers = st.columns([3, 2])
-pred_chart.plotly_chart(
-    bars([e.name or str(e.index) for e in top5],
-         {"baseline": [e.baseline_prob for e in top5],
-          "regularized": [e.prob for e in top5]},
-         horizontal=True, x_title="probability",
-         title="Top-5 with the regularizer, against the baseline"),
-    config=CHART_CONFIG, key="top5",
-)
+# Drawn once per server for this probe, like the pictures: building it is most of a rerun.
+top5_chart = shared(lookup.key, "top5", lambda: FrozenFigure.of(bars(
+    [e.name or str(e.index) for e in top5],
+    {"baseline": [e.baseline_prob for e in top5], "regularized": [e.prob for e in top5]},
+    horizontal=True, x_title="probability",
+    title="Top-5 with the regularizer, against the baseline")))
+pred_chart.plotly_chart(top5_chart.thaw(), config=CHART_CONFIG, key="top5")
 with pred_numbers:
     k1, k2 = st.columns(2)
     k1.metric("top-1 changed", "yes" if flip_rate(result.baseline_logits, result.logits) else

@@ -7,8 +7,9 @@ URL parameter (``net``) like every other control: a link opens the same trained 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 import streamlit as st
 import torch
@@ -44,18 +45,30 @@ def net_label(config: RunConfig) -> str:
             f"{config.key()[:6]}")
 
 
-@st.cache_data(ttl=5, show_spinner=False)
-def _trained_runs(root: str) -> dict[str, RunConfig]:
-    # Re-listed every few seconds: a run finished by another session shows up quickly.
-    return {r.config.key(): r.config for r in RunCache(root).results()}
+@dataclass(frozen=True)
+class _Listing:
+    """The trained runs on disk and the picker offering them, built once per listing."""
+
+    runs: Mapping[str, RunConfig]
+    control: Choice
 
 
-def _net_control(runs: dict[str, RunConfig]) -> Choice:
+@st.cache_resource(ttl=5, max_entries=8, show_spinner=False)
+def _listing(root: str) -> _Listing:
+    # Re-listed every few seconds, so a run finished by another session shows up quickly.
+    # One shared, read-only object per listing: every rerun used to copy the listing out
+    # of a data cache and hash each run's config again to label it (a few ms per rerun
+    # with 60 runs on disk).
+    runs = {r.config.key(): r.config for r in RunCache(root).results()}
+    return _Listing(MappingProxyType(runs), _net_control(runs))
+
+
+def _net_control(runs: Mapping[str, RunConfig]) -> Choice:
     labels = {PRETRAINED: "Pretrained ResNet (ImageNet)",
               **{k: net_label(cfg) for k, cfg in runs.items()}}
     return Choice(
         key="net", label="Network", group="image", options=tuple(labels), default=PRETRAINED,
-        labels=labels,
+        labels=MappingProxyType(labels),
         help="The pretrained ImageNet ResNet, or a small ResNet trained on the Train page "
         "(Fashion-MNIST, 28 × 28 grayscale); the same controls, masks and Grad-CAM apply.",
     )
@@ -63,13 +76,13 @@ def _net_control(runs: dict[str, RunConfig]) -> Choice:
 
 def pick_net(panel: Panel) -> RunConfig | None:
     """Draw the picker; the chosen trained run's config, or None for the pretrained net."""
-    runs = _trained_runs(str(default_root()))
-    if len(runs) == 0 and not st.query_params.get_all("net"):
+    listing = _listing(str(default_root()))
+    if len(listing.runs) == 0 and not st.query_params.get_all("net"):
         st.session_state["_picked_net"] = None
         return None  # nothing trained yet: no picker to distract from the picture
-    key = panel(_net_control(runs))
+    key = panel(listing.control)
     st.session_state["_picked_net"] = key
-    return runs.get(key)
+    return listing.runs.get(key)
 
 
 @dataclass(frozen=True)
@@ -87,7 +100,7 @@ class _FashionTransform:
 def picked_model() -> models.LoadedModel | None:
     """The trained network this session picked (None: the pretrained one)."""
     key = st.session_state.get("_picked_net")
-    runs = _trained_runs(str(default_root()))
+    runs = _listing(str(default_root())).runs
     if key is None or key not in runs:
         return None
     config = runs[key]

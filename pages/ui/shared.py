@@ -23,6 +23,8 @@ _PICTURE_BUDGET = 48 * 2**20
 def _encoded_bytes(value: Any) -> int:
     if isinstance(value, bytes):
         return len(value)
+    if isinstance(value, str):
+        return len(value.encode())
     if isinstance(value, (tuple, list)):
         return sum(_encoded_bytes(v) for v in value)
     if is_dataclass(value):
