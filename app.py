@@ -9,8 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 from models import WeightsError
-from pages.ui.model import device_label, model_label, shared_model
 from pages.ui.interpreter import tune_interpreter
+from pages.ui.model import device_label, model_label, shared_model
 from pages.ui.picker import trained_in_link
 
 tune_interpreter()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dropcore.probe import drop_table, flip_rate, kl_divergence, topk_with_delta
+from dropcore.probe import Lookup, cached_probe, probe_key
 from pages.ui import catalog as c
 from pages.ui import render
-from pages.ui.charts import CHART_CONFIG, FrozenFigure, bars
+from pages.ui.charts import CHART_CONFIG
 from pages.ui.exports import (
     Download,
     csv_bytes,
@@ -20,10 +20,11 @@ from pages.ui.exports import (
 from pages.ui.inputs import choose_image
 from pages.ui.layout import page_panel
 from pages.ui.model import require_model
-from pages.ui.probing import model_input, pass_text, run_probe, sites_of
+from pages.ui.playground_view import playground_view
+from pages.ui.probing import input_digest, model_input, pass_text, run_probe, sites_of
 from pages.ui.regularizer import regularizer_controls
-from pages.ui.shared import shared
-from pages.ui.views import cam_images, cam_pictures, site_pictures, top1_text
+from pages.ui.shared import shared_view
+from pages.ui.views import cam_pictures
 
 panel = page_panel(
     "playground",
@@ -48,6 +49,7 @@ st.subheader("Masks at one site")
 site_row = st.columns([2, 3])
 
 x = model_input(loaded, picture)
+digest = input_digest(loaded, picture)
 sites = sites_of(loaded, reg.settings)
 if sites.problem:  # e.g. DropConnect on identity shortcuts only: nothing to drop
     panel.show_problems()
@@ -55,36 +57,43 @@ if sites.problem:  # e.g. DropConnect on identity shortcuts only: nothing to dro
              icon=":material/error:")
     st.stop()
 site = panel(c.SITE, options=sites.names, area=site_row[0]) if sites.names else None
-lookup = run_probe(loaded, x, reg.settings, reg.seed, record={site} if site else False)
-panel.show_problems()
-if lookup is None:
-    st.stop()
-result = lookup.result
+recorded = {site} if site else False
 
-record = result.site(site) if site else None
-fp = render.fingerprint(result, record)
+
+def _lookup() -> Lookup | None:
+    return run_probe(loaded, x, reg.settings, reg.seed, record=recorded, image=digest)
+
+
+# The whole page model is built once per server for this probe: a class that follows the
+# lesson reruns the page from shared values, with no tensor work at all.
+viewed = shared_view(
+    probe_key(loaded.model, x, reg.settings, seed=reg.seed, record=recorded, image=digest),
+    "playground", _lookup, lambda found: playground_view(loaded, x, found.result, site),
+)
+panel.show_problems()
+if viewed is None:
+    st.stop()
+view = viewed.value
+
 status.caption(
-    f"**{reg.summary()}** · seed {reg.seed} · {pass_text(lookup, loaded.device.type)} · "
-    f"masks fingerprint `{fp}`",
+    f"**{reg.summary()}** · seed {reg.seed} · "
+    f"{pass_text(view.elapsed_s, viewed.shared, loaded.device.type)} · "
+    f"masks fingerprint `{view.fingerprint}`",
     help="The fingerprint hashes the masks shown and the top-1 class: a shared link that "
     "reproduces this view shows the same fingerprint. A shared result is one this server "
     "had already computed for the same picture, settings and seed.",
 )
 
-# Pictures depend on nothing but the probe and the site: drawn once per server for them.
-cams = shared(lookup.key, "cams", lambda: cam_images(loaded, x, result))
-site_view = None if record is None else shared(
-    lookup.key, ("site", site), lambda: site_pictures(record))
 captions = (
     f"Input ({picture.name}), as the network sees it",
-    f"Baseline: {top1_text(loaded, result.baseline_logits)}",
-    f"With {c.METHOD_LABELS[reg.settings.method]}: {top1_text(loaded, result.logits[0])}",
+    f"Baseline: {view.baseline_top1}",
+    f"With {c.METHOD_LABELS[reg.settings.method]}: {view.regularized_top1}",
 )
-for col, img, cap in zip(pictures_row, (cams.view, cams.baseline, cams.regularized), captions,
-                         strict=True):
+for col, img, cap in zip(pictures_row, (view.cams.view, view.cams.baseline,
+                                        view.cams.regularized), captions, strict=True):
     col.image(img, caption=cap, width="stretch")
 
-if record is None:
+if view.site is None:
     site_row[0].info(
         "No regularizer is injected, so there are no masks: the right-hand CAM equals the "
         "baseline. Pick a method in the sidebar (or a lesson preset)."
@@ -92,45 +101,39 @@ if record is None:
 else:
     with site_row[0]:
         m1, m2, m3 = st.columns(3)
-        m1.metric("target p", f"{record.target_p:.3f}",
+        m1.metric("target p", f"{view.site.target_p:.3f}",
                   help="Drop probability asked for at this site (1 - keep_prob, after "
                   "depth scaling).")
-        m2.metric("expected", f"{record.expected_drop:.3f}",
+        m2.metric("expected", f"{view.site.expected_drop:.3f}",
                   help="Analytic expected dropped fraction for these settings (below the "
                   "target for DropBlock's paper gamma).")
-        m3.metric("measured", f"{record.measured_drop:.3f}",
+        m3.metric("measured", f"{view.site.measured_drop:.3f}",
                   help="Fraction of this draw's mask that is dropped.")
-    if site_view is not None:
-        big = site_row[1].columns(3)
-        big[0].image(site_view.mask, caption=site_view.caption, width="stretch",
-                     output_format="PNG")
-        big[1].image(site_view.before, caption=f"activation of channel {site_view.channel}",
-                     width="stretch", output_format="PNG")
-        big[2].image(site_view.after, caption="after (same colour scale)", width="stretch",
-                     output_format="PNG")
-        st.image(site_view.grid, caption="The 8 most active channels of this site "
-                 f"({', '.join(map(str, site_view.grid_channels))}): activation before, "
-                 "mask, activation after.", output_format="PNG")
+site_view = view.pictures
+if site_view is not None:
+    big = site_row[1].columns(3)
+    big[0].image(site_view.mask, caption=site_view.caption, width="stretch",
+                 output_format="PNG")
+    big[1].image(site_view.before, caption=f"activation of channel {site_view.channel}",
+                 width="stretch", output_format="PNG")
+    big[2].image(site_view.after, caption="after (same colour scale)", width="stretch",
+                 output_format="PNG")
+    st.image(site_view.grid, caption="The 8 most active channels of this site "
+             f"({', '.join(map(str, site_view.grid_channels))}): activation before, "
+             "mask, activation after.", output_format="PNG")
 
 st.subheader("Prediction")
-top5 = topk_with_delta(result.baseline_logits, result.logits, 5, loaded.categories)
 pred_chart, pred_numbers = st.columns([3, 2])
-# Drawn once per server for this probe, like the pictures: building it is most of a rerun.
-top5_chart = shared(lookup.key, "top5", lambda: FrozenFigure.of(bars(
-    [e.name or str(e.index) for e in top5],
-    {"baseline": [e.baseline_prob for e in top5], "regularized": [e.prob for e in top5]},
-    horizontal=True, x_title="probability",
-    title="Top-5 with the regularizer, against the baseline")))
-pred_chart.plotly_chart(top5_chart.thaw(), config=CHART_CONFIG, key="top5")
+pred_chart.plotly_chart(view.top5_chart.thaw(), config=CHART_CONFIG, key="top5")
+top5 = topk_records(view.top5)
 with pred_numbers:
     k1, k2 = st.columns(2)
-    k1.metric("top-1 changed", "yes" if flip_rate(result.baseline_logits, result.logits) else
-              "no", help="Does this draw's top-1 class differ from the baseline's?")
-    kl = kl_divergence(result.baseline_logits, result.logits)[0]
-    k2.metric("KL(baseline ‖ draw)", f"{kl:.4f}",
+    k1.metric("top-1 changed", "yes" if view.flipped else "no",
+              help="Does this draw's top-1 class differ from the baseline's?")
+    k2.metric("KL(baseline ‖ draw)", f"{view.kl:.4f}",
               help="How far the whole predicted distribution moved, in nats.")
     st.dataframe(
-        topk_records(top5), hide_index=True,
+        view.top5_table, hide_index=True,
         # The baseline's probabilities are in the chart and the CSV; here: how they moved.
         column_order=("class", "probability", "change"),
         column_config={
@@ -141,14 +144,14 @@ with pred_numbers:
         },
     )
 
-drops = drop_table(result)
+drops = drop_records(view.drops)
 if drops:
     st.subheader("Target vs measured drop, every site")
     # A table, not a chart: one row per site stays readable for 30+ sites and is light
     # for the browser to redraw on every change.
-    top = max(max(d.target_p, d.measured_drop) for d in drops) or 1.0
+    top = max(max(d.target_p, d.measured_drop) for d in view.drops) or 1.0
     st.dataframe(
-        drop_records(drops), hide_index=True, height=min(38 + 35 * len(drops), 400),
+        view.drops_table, hide_index=True, height=min(38 + 35 * len(drops), 400),
         column_config={
             "site": st.column_config.TextColumn("site"),
             "target_p": st.column_config.NumberColumn("target p", format="%.3f"),
@@ -163,22 +166,28 @@ if drops:
         },
     )
 
+
+def _cams_png() -> bytes:
+    # Runs only when the button is clicked: the probe is a cache hit (or drawn again).
+    result = cached_probe(loaded.model, x, reg.settings, seed=reg.seed, record=recorded,
+                          image=digest).result
+    return render.png_bytes(render.grid([cam_pictures(loaded, x, result)]))
+
+
 st.subheader("Download")
 files = [
-    Download("CAMs (PNG)",
-             lambda: render.png_bytes(render.grid([cam_pictures(loaded, x, result)])),
-             "droplab_cams.png", "image/png"),
-    Download("Top-5 (CSV)", csv_bytes(topk_records(top5)), "droplab_top5.csv", "text/csv"),
+    Download("CAMs (PNG)", _cams_png, "droplab_cams.png", "image/png"),
+    Download("Top-5 (CSV)", csv_bytes(top5), "droplab_top5.csv", "text/csv"),
 ]
 if site_view is not None:
     files.insert(1, Download("Masks (PNG)", site_view.grid, "droplab_masks.png", "image/png"))
 if drops:
-    files.append(Download("Drop rates (CSV)", csv_bytes(drop_records(drops)),
-                          "droplab_drop_rates.csv", "text/csv"))
+    files.append(Download("Drop rates (CSV)", csv_bytes(drops), "droplab_drop_rates.csv",
+                          "text/csv"))
 files.append(Download("Everything (JSON)", json_bytes({
     **settings_record(reg, picture.name),
     "model": loaded.name, "weights": loaded.weights_source, "random_weights": loaded.is_random,
-    "elapsed_s": result.elapsed_s, "masks_fingerprint": fp, "site": site,
-    "top5": topk_records(top5), "drop_rates": drop_records(drops),
+    "elapsed_s": view.elapsed_s, "masks_fingerprint": view.fingerprint, "site": site,
+    "top5": top5, "drop_rates": drops,
 }), "droplab_result.json", "application/json"))
 download_row(files)

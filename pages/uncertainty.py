@@ -80,9 +80,9 @@ predictive = float(entropy(log_mean))
 expected = float(per_draw_entropy.mean())
 kl = kl_divergence(base, logits)
 
-st.caption(f"**{reg.summary()}** · {draws} draws · seed {reg.seed} · "
-           f"{pass_text(lookup, loaded.device.type)} · baseline top-1: "
-           f"{top1_text(loaded, base)}")
+pass_line = pass_text(lookup.result.elapsed_s, lookup.shared, loaded.device.type)
+st.caption(f"**{reg.summary()}** · {draws} draws · seed {reg.seed} · {pass_line} · "
+           f"baseline top-1: {top1_text(loaded, base)}")
 m = st.columns(4)
 m[0].metric("top-1 flip rate", f"{flip_rate(base, logits):.0%}",
             help="Fraction of draws whose top-1 class differs from the baseline's.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import FrozenInstanceError
 
 import numpy as np
 import pytest
@@ -103,6 +104,75 @@ def test_pictures_are_drawn_once_per_probe_and_part() -> None:
     assert shared(None, "cams", lambda: draw("d")) == b"d"  # no key: never shared
     assert shared(None, "cams", lambda: draw("e")) == b"e"
     assert draws == ["a", "c", "d", "e"]
+
+
+def test_a_page_view_is_built_once_and_says_who_ran_the_pass() -> None:
+    import threading
+
+    from dropcore.probe import Lookup, ProbeSettings
+    from dropcore.probe.cache import probe_key
+    from pages.ui.shared import shared_view
+
+    key = probe_key(torch.nn.Linear(1, 1), torch.rand(3), ProbeSettings(), seed=992)
+    lookups: list[str] = []
+    gate = threading.Event()
+
+    def lookup() -> Lookup:
+        lookups.append("pass")
+        gate.wait(5)  # the second session asks while the first is still building
+        return Lookup(result=None, source="computed", key=key)  # type: ignore[arg-type]
+
+    out: dict[str, object] = {}
+
+    def session(name: str) -> None:
+        out[name] = shared_view(key, "page", lookup, lambda found: ("view", found.source))
+
+    first = threading.Thread(target=session, args=("first",))
+    first.start()
+    while not lookups:
+        threading.Event().wait(0.01)
+    second = threading.Thread(target=session, args=("second",))
+    second.start()
+    gate.set()
+    first.join(5)
+    second.join(5)
+    assert lookups == ["pass"]  # one pass, one build for both sessions
+    a, b = out["first"], out["second"]
+    assert a.value is b.value == ("view", "computed")  # type: ignore[union-attr]
+    assert a.shared is False and b.shared is True  # type: ignore[union-attr]
+    later = shared_view(key, "page", lookup, lambda found: ("other", found.source))
+    assert later is not None and later.value is a.value and later.shared  # type: ignore[union-attr]
+    assert lookups == ["pass"]
+
+
+def test_a_page_view_without_a_result_is_not_stored() -> None:
+    from dropcore.probe import ProbeSettings
+    from dropcore.probe.cache import probe_key
+    from pages.ui.shared import shared_view
+
+    key = probe_key(torch.nn.Linear(1, 1), torch.rand(3), ProbeSettings(), seed=993)
+    calls: list[int] = []
+
+    def failing() -> None:
+        calls.append(1)  # run_probe has shown its error message and returns None
+
+    assert shared_view(key, "page", failing, lambda found: "never") is None
+    assert shared_view(key, "page", failing, lambda found: "never") is None
+    assert len(calls) == 2  # nothing was stored: the next rerun tries again
+
+
+def test_a_frozen_figure_thaws_into_an_equal_figure_each_time() -> None:
+    from pages.ui.charts import FrozenFigure
+
+    fig = bars(["a", "b"], {"baseline": [0.2, 0.8], "regularized": [0.5, 0.5]},
+               horizontal=True, title="T")
+    frozen = FrozenFigure.of(fig)
+    one, two = frozen.thaw(), frozen.thaw()
+    assert one.to_dict() == fig.to_dict() == two.to_dict()
+    one.update_layout(title="changed by one session")
+    assert frozen.thaw().to_dict() == fig.to_dict()  # the frozen spec is not touched
+    with pytest.raises(FrozenInstanceError):
+        frozen.spec = b"{}"  # type: ignore[misc]
 
 
 def test_every_control_key_is_unique() -> None:

@@ -12,7 +12,7 @@ from torch import nn
 
 import models
 from dropcore.probe import ProbeCache, ProbeResult, ProbeSettings, cached_probe, probe
-from dropcore.probe.cache import SharedCache, probe_key, result_nbytes
+from dropcore.probe.cache import SharedCache, image_digest, probe_key, result_nbytes
 
 SETTINGS = ProbeSettings(block_size=3, stages=("layer3",))
 
@@ -72,6 +72,9 @@ def test_other_image_or_changed_weights_are_a_new_key(net, x) -> None:
     assert probe_key(other, x, SETTINGS) != key
     before = probe_key(other, x, SETTINGS)
     assert probe_key(other.eval(), x, SETTINGS) == before  # no tensor written
+    # A caller that keeps the input's digest gets the key that hashing it would give.
+    assert probe_key(net, x, SETTINGS, image=image_digest(x)) == key
+    assert probe_key(net, x, SETTINGS, image=image_digest(x + 1e-3)) != key
     with torch.no_grad():
         other.fc.weight.mul_(1.0)  # any in-place write (an optimizer step) bumps a version
     assert probe_key(other, x, SETTINGS) != before

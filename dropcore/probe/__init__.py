@@ -30,6 +30,8 @@ from .cache import (
     ProbeKey,
     SharedCache,
     cached_probe,
+    image_digest,
+    probe_key,
     shared_cache,
 )
 from .engine import CHUNK_SIZES, draw_seed, probe
@@ -60,10 +62,12 @@ __all__ = [
     "entropy",
     "flip_rate",
     "grad_cam",
+    "image_digest",
     "kl_divergence",
     "normalize_maps",
     "probabilities",
     "probe",
+    "probe_key",
     "set_concurrency",
     "shared_cache",
     "site_names",

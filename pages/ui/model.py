@@ -40,10 +40,11 @@ def shared_model() -> LoadedModel:
 def _freeze_startup_heap() -> None:
     """Exempt what exists now (modules, the model) from every later garbage collection.
 
-    Streamlit runs a full ``gc.collect(2)`` after every script run; with torch, plotly and
-    pandas loaded that walks ~430,000 long-lived objects, 0.2-0.4 CPU-s per interaction
-    (more than the ResNet-50 pass itself). Frozen objects are skipped, so the collection
-    only sees what the runs made. Unfrozen at exit so that shutdown collects as usual.
+    With torch, plotly and pandas loaded a full collection walks ~430,000 long-lived
+    objects (0.2-0.4 CPU-s). Streamlit's collection after every run is switched off in
+    .streamlit/config.toml (what was imported after start-up still made it 35% of a
+    cached rerun); Python's own generation-2 collections still happen, and frozen objects
+    are skipped in them. Unfrozen at exit so that shutdown collects as usual.
     """
     gc.collect()
     gc.freeze()

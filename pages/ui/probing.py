@@ -10,12 +10,14 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
-from dropcore.probe import Lookup, ProbeSettings, cached_probe, site_names
+from dropcore.probe import Lookup, ProbeSettings, cached_probe, image_digest, site_names
 from models import LoadedModel
 
 from .inputs import Picture
 
-__all__ = ["SHARED_MARK", "Sites", "model_input", "pass_text", "run_probe", "sites_of"]
+__all__ = [
+    "SHARED_MARK", "Sites", "input_digest", "model_input", "pass_text", "run_probe", "sites_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +31,27 @@ _WAIT_REFRESH_S = 1.0
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _model_input(model_key: str, picture_key: str, _loaded: LoadedModel,
-                 _picture: Picture) -> torch.Tensor:
+                 _picture: Picture) -> tuple[torch.Tensor, str]:
     # Keyed by the picture's identity (sample name or upload id), not its pixels: hashing
     # a picture each rerun would cost more than the transform it saves.
     with torch.inference_mode():  # shared by sessions: in-place writes must raise
-        return _loaded.transform(_picture.image)
+        x = _loaded.transform(_picture.image)
+    return x, image_digest(x)
+
+
+def _input_of(loaded: LoadedModel, picture: Picture) -> tuple[torch.Tensor, str]:
+    return _model_input(f"{loaded.name}:{loaded.weights_source}", picture.key, loaded,
+                        picture)
 
 
 def model_input(loaded: LoadedModel, picture: Picture) -> torch.Tensor:
     """``picture`` preprocessed by the model's own transform: Tensor[3, H, W] (read-only)."""
-    return _model_input(f"{loaded.name}:{loaded.weights_source}", picture.key, loaded,
-                        picture)
+    return _input_of(loaded, picture)[0]
+
+
+def input_digest(loaded: LoadedModel, picture: Picture) -> str:
+    """:func:`~dropcore.probe.image_digest` of :func:`model_input`, computed once."""
+    return _input_of(loaded, picture)[1]
 
 
 @dataclass(frozen=True)
@@ -64,10 +76,10 @@ def sites_of(loaded: LoadedModel, settings: ProbeSettings) -> Sites:
         return Sites((), str(err))
 
 
-def pass_text(lookup: Lookup, device: str) -> str:
-    """``pass **0.41 s** on CPU`` (with :data:`SHARED_MARK` when not computed here)."""
-    text = f"pass **{lookup.result.elapsed_s:.2f} s** on {device.upper()}"
-    return f"{text} ({SHARED_MARK})" if lookup.shared else text
+def pass_text(elapsed_s: float, shared: bool, device: str) -> str:
+    """``pass **0.41 s** on CPU``, with :data:`SHARED_MARK` when this session did not run it."""
+    text = f"pass **{elapsed_s:.2f} s** on {device.upper()}"
+    return f"{text} ({SHARED_MARK})" if shared else text
 
 
 def run_probe(
@@ -79,13 +91,15 @@ def run_probe(
     samples: int = 1,
     record: bool | Collection[str] = True,
     label: str = "Drawing",
+    image: str | None = None,
 ) -> Lookup | None:
     """One probe through the shared cache; a progress bar for Monte Carlo runs; None (after
     a message) on error.
 
     The progress bar is also what lets a newer interaction win: Streamlit raises its rerun
     exception inside the bar's update, which stops the probe between chunks of draws, or
-    stops waiting for another session's identical run.
+    stops waiting for another session's identical run. ``image``: ``x``'s digest
+    (:func:`input_digest`), so the picture is not hashed again.
     """
     bar = st.progress(0.0, text=f"{label}: 0 of {samples}") if samples > 1 else None
     waited = [time.monotonic()]
@@ -103,7 +117,7 @@ def run_probe(
     try:
         return cached_probe(
             loaded.model, x, settings, seed=seed, samples=samples, record=record,
-            progress=advance, poll=waiting,
+            progress=advance, poll=waiting, image=image,
         )
     except ValueError as err:
         st.error(f"These settings cannot be probed: {err}", icon=":material/error:")

@@ -1,19 +1,20 @@
-"""Pictures of a probe, drawn once per server: a bounded cache shared by every session.
+"""What pages draw from a probe, made once per server: a bounded cache shared by sessions.
 
-Everything a page draws from a probe result (CAM overlays, masks, activation grids) depends
-only on that probe, so it is keyed by the probe's :class:`~dropcore.probe.ProbeKey`: a
-class that asks for the same setting encodes its pictures once.
+Everything a page draws from a probe result (CAM overlays, masks, activation grids, whole
+page models) depends only on that probe, so it is keyed by the probe's
+:class:`~dropcore.probe.ProbeKey`: a class that asks for the same setting builds it once,
+and a rerun that finds it touches no tensor at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import fields, is_dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, Generic, TypeVar
 
-from dropcore.probe import ProbeKey, SharedCache
+from dropcore.probe import Lookup, ProbeKey, SharedCache
 
-__all__ = ["shared"]
+__all__ = ["Viewed", "shared", "shared_view"]
 
 T = TypeVar("T")
 # Encoded pictures of recent probes: a Playground view is ~100 KB, so this holds hundreds.
@@ -46,3 +47,39 @@ def shared(probe: ProbeKey | None, part: Hashable, draw: Callable[[], T]) -> T:
         return draw()
     value, _ = _pictures.get_or_compute((probe, part), draw)
     return value
+
+
+@dataclass(frozen=True)
+class Viewed(Generic[T]):
+    """A page's view of one probe; ``shared`` when this session did not run the pass."""
+
+    value: T
+    key: ProbeKey
+    shared: bool
+
+
+class _NoResult(Exception):
+    """The lookup gave no result (it has told the person why)."""
+
+
+def shared_view(
+    probe: ProbeKey, part: Hashable, lookup: Callable[[], Lookup | None],
+    build: Callable[[Lookup], T],
+) -> Viewed[T] | None:
+    """``build(lookup())`` once per server for ``(probe, part)``; None if ``lookup`` gave
+    None. ``build`` follows :func:`shared`'s rules; ``lookup`` must be the probe of key
+    ``probe``, which only runs when the view is not stored (nor being built)."""
+    passes: list[bool] = []
+
+    def compute() -> T:
+        found = lookup()
+        if found is None:
+            raise _NoResult
+        passes.append(found.shared)
+        return build(found)
+
+    try:
+        value, source = _pictures.get_or_compute((probe, part), compute)
+    except _NoResult:
+        return None
+    return Viewed(value, probe, shared=source != "computed" or passes[0])

@@ -1,0 +1,79 @@
+"""The Playground's page model: the numbers of the probe it came from, immutable throughout."""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+
+import pyarrow as pa
+import pytest
+import torch
+
+import models
+from dropcore.probe import ProbeSettings, drop_table, probe, site_names, topk_with_delta
+from models.images import SAMPLES, sample_image
+from pages.ui import render
+from pages.ui.exports import drop_records, topk_records
+from pages.ui.playground_view import playground_view
+
+# Arrow tables cannot be changed after they are built (every "change" makes a new table).
+_LEAVES = (bytes, str, int, float, bool, type(None), pa.Table)
+
+
+def immutable_problems(value: object, path: str = "view") -> list[str]:
+    """Every place in ``value`` a session could change in place (empty: none)."""
+    if isinstance(value, _LEAVES):
+        return []
+    if isinstance(value, tuple):
+        return [p for i, v in enumerate(value) for p in immutable_problems(v, f"{path}[{i}]")]
+    if is_dataclass(value) and not isinstance(value, type):
+        if not type(value).__dataclass_params__.frozen:  # type: ignore[attr-defined]
+            return [f"{path}: {type(value).__name__} is not frozen"]
+        return [p for f in fields(value)
+                for p in immutable_problems(getattr(value, f.name), f"{path}.{f.name}")]
+    return [f"{path}: {type(value).__name__} is mutable"]
+
+
+@pytest.fixture(scope="module")
+def loaded() -> models.LoadedModel:
+    return models.load("resnet18", "random", device="cpu")
+
+
+@pytest.mark.parametrize("method", ["drop_block", "dropout", "none"])
+def test_view_holds_the_probes_numbers_and_nothing_mutable(loaded, method: str) -> None:
+    x = loaded.transform(sample_image(next(iter(SAMPLES))))
+    settings = ProbeSettings(method=method, p=0.2, block_size=3, stages=("layer3",))
+    site = site_names(loaded.model, settings)[0] if method != "none" else None
+    result = probe(loaded.model, x, settings, seed=4, record={site} if site else False)
+    view = playground_view(loaded, x, result, site)
+
+    assert immutable_problems(view) == []
+    record = result.site(site) if site else None
+    assert view.fingerprint == render.fingerprint(result, record)
+    assert view.top5 == tuple(topk_with_delta(result.baseline_logits, result.logits, 5,
+                                              loaded.categories))
+    assert view.drops == tuple(drop_table(result))
+    assert view.drops_table.to_pylist() == drop_records(view.drops)
+    assert view.top5_table.to_pylist() == topk_records(view.top5)
+    assert view.elapsed_s == result.elapsed_s
+    if record is None:
+        assert view.site is None and view.pictures is None and view.drops == ()
+    else:
+        assert (view.site.target_p, view.site.measured_drop) == (  # type: ignore[union-attr]
+            record.target_p, record.measured_drop)
+        assert view.pictures is not None and view.pictures.grid.startswith(b"\x89PNG")
+    assert view.flipped == bool(torch.ne(result.baseline_logits.argmax(-1),
+                                          result.logits.argmax(-1)).any())
+    assert view.top5_chart.thaw().data[0].name == "baseline"
+
+
+def test_the_immutability_check_finds_mutable_parts() -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Loose:
+        items: list[int]
+
+    assert immutable_problems((b"ok", 1.0, None)) == []
+    assert immutable_problems(Loose([1])) == ["view: Loose is not frozen"]
+    assert immutable_problems(([1],)) == ["view[0]: list is mutable"]
+    assert immutable_problems(torch.zeros(1)) == ["view: Tensor is mutable"]
