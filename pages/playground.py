@@ -177,14 +177,15 @@ def _cams_png() -> bytes:
 st.subheader("Download")
 files = [
     Download("CAMs (PNG)", _cams_png, "droplab_cams.png", "image/png"),
-    Download("Top-5 (CSV)", csv_bytes(top5), "droplab_top5.csv", "text/csv"),
+    Download("Top-5 (CSV)", lambda: csv_bytes(top5), "droplab_top5.csv", "text/csv"),
 ]
 if site_view is not None:
-    files.insert(1, Download("Masks (PNG)", site_view.grid, "droplab_masks.png", "image/png"))
+    grid_png = site_view.grid
+    files.insert(1, Download("Masks (PNG)", lambda: grid_png, "droplab_masks.png", "image/png"))
 if drops:
-    files.append(Download("Drop rates (CSV)", csv_bytes(drops), "droplab_drop_rates.csv",
+    files.append(Download("Drop rates (CSV)", lambda: csv_bytes(drops), "droplab_drop_rates.csv",
                           "text/csv"))
-files.append(Download("Everything (JSON)", json_bytes({
+files.append(Download("Everything (JSON)", lambda: json_bytes({
     **settings_record(reg, picture.name),
     "model": loaded.name, "weights": loaded.weights_source, "random_weights": loaded.is_random,
     "elapsed_s": view.elapsed_s, "masks_fingerprint": view.fingerprint, "site": site,
