@@ -125,7 +125,6 @@ if site_view is not None:
 st.subheader("Prediction")
 pred_chart, pred_numbers = st.columns([3, 2])
 pred_chart.plotly_chart(view.top5_chart.thaw(), config=CHART_CONFIG, key="top5")
-top5 = topk_records(view.top5)
 with pred_numbers:
     k1, k2 = st.columns(2)
     k1.metric("top-1 changed", "yes" if view.flipped else "no",
@@ -144,14 +143,13 @@ with pred_numbers:
         },
     )
 
-drops = drop_records(view.drops)
-if drops:
+if view.drops:
     st.subheader("Target vs measured drop, every site")
     # A table, not a chart: one row per site stays readable for 30+ sites and is light
     # for the browser to redraw on every change.
     top = max(max(d.target_p, d.measured_drop) for d in view.drops) or 1.0
     st.dataframe(
-        view.drops_table, hide_index=True, height=min(38 + 35 * len(drops), 400),
+        view.drops_table, hide_index=True, height=min(38 + 35 * len(view.drops), 400),
         column_config={
             "site": st.column_config.TextColumn("site"),
             "target_p": st.column_config.NumberColumn("target p", format="%.3f"),
@@ -177,18 +175,19 @@ def _cams_png() -> bytes:
 st.subheader("Download")
 files = [
     Download("CAMs (PNG)", _cams_png, "droplab_cams.png", "image/png"),
-    Download("Top-5 (CSV)", lambda: csv_bytes(top5), "droplab_top5.csv", "text/csv"),
+    Download("Top-5 (CSV)", lambda: csv_bytes(topk_records(view.top5)), "droplab_top5.csv",
+             "text/csv"),
 ]
 if site_view is not None:
-    grid_png = site_view.grid
-    files.insert(1, Download("Masks (PNG)", lambda: grid_png, "droplab_masks.png", "image/png"))
-if drops:
-    files.append(Download("Drop rates (CSV)", lambda: csv_bytes(drops), "droplab_drop_rates.csv",
-                          "text/csv"))
+    files.insert(1, Download("Masks (PNG)", lambda: site_view.grid, "droplab_masks.png",
+                             "image/png"))
+if view.drops:
+    files.append(Download("Drop rates (CSV)", lambda: csv_bytes(drop_records(view.drops)),
+                          "droplab_drop_rates.csv", "text/csv"))
 files.append(Download("Everything (JSON)", lambda: json_bytes({
     **settings_record(reg, picture.name),
     "model": loaded.name, "weights": loaded.weights_source, "random_weights": loaded.is_random,
     "elapsed_s": view.elapsed_s, "masks_fingerprint": view.fingerprint, "site": site,
-    "top5": top5, "drop_rates": drops,
+    "top5": topk_records(view.top5), "drop_rates": drop_records(view.drops),
 }), "droplab_result.json", "application/json"))
 download_row(files)

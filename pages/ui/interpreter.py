@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 __all__ = ["GIL_SWITCH_S", "tune_interpreter"]
@@ -12,7 +11,7 @@ __all__ = ["GIL_SWITCH_S", "tune_interpreter"]
 # switch interval, 5 ms by default: 40 tensor copies of 0.2 ms took 21-420 ms beside one
 # busy thread. At 0.5 ms the same copies take 0.2-2 ms; the price, more frequent switches
 # between Python threads, is a few microseconds each.
-GIL_SWITCH_S = float(os.environ.get("DROPLAB_GIL_SWITCH_S", "0.0005"))
+GIL_SWITCH_S = 0.0005
 
 
 def tune_interpreter() -> None:

@@ -54,7 +54,6 @@ class Viewed(Generic[T]):
     """A page's view of one probe; ``shared`` when this session did not run the pass."""
 
     value: T
-    key: ProbeKey
     shared: bool
 
 
@@ -82,4 +81,4 @@ def shared_view(
         value, source = _pictures.get_or_compute((probe, part), compute)
     except _NoResult:
         return None
-    return Viewed(value, probe, shared=source != "computed" or passes[0])
+    return Viewed(value, shared=source != "computed" or passes[0])
