@@ -63,7 +63,7 @@ def _step_fn(method: str, x: torch.Tensor, y: torch.Tensor):  # type: ignore[no-
     return step
 
 
-def throughput(device: torch.device, rounds: int, batch: int = 64) -> dict[str, float]:
+def throughput(device: torch.device, rounds: int, batch: int) -> dict[str, float]:
     """Images/s of one training step per method, and its overhead over plain training.
 
     The overhead is paired: in every round each method is timed right after plain training,
@@ -172,6 +172,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer rounds, one lesson run")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--batch", type=int, default=RunConfig().batch_size,
+                    help="training-step batch (default: the engine's, where the regularizers' "
+                         "share of a step is largest)")
+    ap.add_argument("--rounds", type=int, help="paired overhead rounds (default 7, quick 3)")
+    ap.add_argument("--overhead-only", action="store_true", help="only the overhead table")
     ap.add_argument("--default-malloc", action="store_true",
                     help="keep glibc's adaptive heap thresholds (the engine's processes fix them)")
     args = ap.parse_args()
@@ -180,7 +185,10 @@ def main() -> None:
     pinned = not args.default_malloc and pin_malloc_thresholds()
     print(environment(device), f"malloc thresholds fixed: {pinned}")
     out: dict[str, object] = {"environment": environment(device), "malloc_pinned": pinned}
-    out["throughput_img_s"] = throughput(device, rounds=3 if args.quick else 7)
+    rounds = args.rounds or (3 if args.quick else 7)
+    out["throughput_img_s"] = throughput(device, rounds, args.batch)
+    if args.overhead_only:
+        return
     if args.quick:  # the Train page's lesson size
         out["lesson_run_s"] = lesson_runs(device, ["drop_block"], SIZES["lesson"])
     else:  # RunConfig's defaults, the issue's example of a default run

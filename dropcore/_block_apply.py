@@ -8,7 +8,8 @@ One call goes through three named steps:
 2. The mask is drawn and rendered (see ``_block_masks``): a sparse draw renders into a
    buffer in the plan's layout, a dense field is pooled.
 3. :func:`apply_keep` multiplies by the mask and the ``count / sum`` scale in one pass
-   (``addcmul`` for full-size masks, a tiled multiply for shared ones).
+   (``addcmul`` for full-size masks the caller sees, a plain multiply by the mask scaled
+   in place for one nobody sees, a tiled multiply for shared ones).
 
 A full-size sparse mask that nobody asked to see takes a shortcut: it is rendered straight
 into the output buffer and re-rendered in backward (:class:`_SparseDropBlock`), so no
@@ -33,7 +34,7 @@ from ._block_masks import (
     table_fits,
 )
 from ._layout import flat_storage, is_dense, memory_format_of
-from ._masking import identity_result, masked_scale
+from ._masking import identity_result, kept_count, masked_scale, scaled_
 from ._validate import (
     check_choice,
     check_floating,
@@ -52,6 +53,7 @@ __all__ = [
     "block_keep_mask",
     "check_input",
     "checked_geometry",
+    "drop_block_measured",
     "drop_block_nd",
     "plan_call",
 ]
@@ -175,29 +177,6 @@ class _SparseKeep:
         return keep
 
 
-# Every integer up to 2**24 is exact in float32, so float32 partial sums of a 0/1 mask of
-# at most this many elements are exact.
-_EXACT_F32_COUNT = 1 << 24
-
-
-def _kept_count(keep: torch.Tensor) -> torch.Tensor:
-    """Number of ones in a 0/1 mask (0-d float tensor), exactly.
-
-    Sums in float32, per chunk of at most 2**24 elements (where float32 partial sums of 0/1
-    are exact), and adds the chunks in float64. A float64 sum of a float32 mask converts the
-    whole mask first: inside a training step that multi-MB temporary cost 1.4 ms per
-    (64, 32, 14, 14) mask (0.03 ms for the float32 sum), and 10-20 ms at (32, 256, 56, 56).
-    Half masks accumulate in float32, never in their own type (which rounds above 2048).
-    """
-    if keep.dtype == torch.float64:
-        return keep.sum()
-    flat = flat_storage(keep) if is_dense(keep) else keep.reshape(-1)
-    if flat.numel() <= _EXACT_F32_COUNT:
-        return flat.sum(dtype=torch.float32)
-    chunks = [c.sum(dtype=torch.float32) for c in flat.split(_EXACT_F32_COUNT)]
-    return torch.stack(chunks).sum(dtype=torch.float64)
-
-
 def _host_scale(kept: float, total: int) -> float:
     # count/sum normalisation; all dropped gives scale 0, so exact zeros rather than NaN.
     return total / kept if kept > 0 else 0.0
@@ -219,7 +198,7 @@ def _scaled_into(keep: torch.Tensor, x: torch.Tensor, scale: float) -> torch.Ten
 def _sparse_forward(x: torch.Tensor, keep_of: _SparseKeep) -> tuple[torch.Tensor, float]:
     """``(x * keep * scale, scale)`` for a full-size mask, built in one output buffer."""
     keep = keep_of(x.dtype)
-    scale = _host_scale(float(_kept_count(keep)), x.numel())
+    scale = _host_scale(float(kept_count(keep)), x.numel())
     return _scaled_into(keep, x, scale), scale
 
 
@@ -273,7 +252,14 @@ def _broadcast_mul(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x.view(n, c // k, k * plane) * tile).view(x.shape)
 
 
-def apply_keep(x: torch.Tensor, keep: torch.Tensor, *, inplace: bool) -> torch.Tensor:
+def apply_keep(
+    x: torch.Tensor,
+    keep: torch.Tensor,
+    *,
+    inplace: bool,
+    owned: bool = False,
+    kept: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``x * keep * count(keep) / sum(keep)`` (zeros when everything is dropped).
 
     Args:
@@ -281,8 +267,11 @@ def apply_keep(x: torch.Tensor, keep: torch.Tensor, *, inplace: bool) -> torch.T
         keep (Tensor[N or 1, C or 1, *sizes]): 0/1 keep mask in ``x.dtype``.
         inplace: write the result into ``x`` (autograd checks, through the version
             counter, that nothing still needs the old values).
+        owned: nobody else holds ``keep``: it is scaled in place and multiplied with a
+            plain ``x * keep`` (see ``dropcore._masking``).
+        kept: ``kept_count(keep)`` when the caller has it already.
     """
-    kept = _kept_count(keep)
+    kept = kept_count(keep) if kept is None else kept
     if x.device.type == "cpu" and not torch.compiler.is_compiling():
         # The host reads the count anyway on CPU, so the scale is a plain float. A full-size
         # mask is applied in one fused op (no mask-sized temporary); a broadcast one by mul,
@@ -290,10 +279,14 @@ def apply_keep(x: torch.Tensor, keep: torch.Tensor, *, inplace: bool) -> torch.T
         scale = _host_scale(float(kept), keep.numel())
         if inplace:
             return x.mul_(keep).mul_(scale)
+        if owned:
+            keep = scaled_(keep, scale)
+            return x * keep if keep.shape == x.shape else _broadcast_mul(x, keep)
         if keep.shape == x.shape:
             return masked_scale(x, keep, scale)
         return _broadcast_mul(x, keep * scale)
-    factor = keep * _device_scale(kept, keep.numel()).to(x.dtype)
+    device_scale = _device_scale(kept, keep.numel()).to(x.dtype)
+    factor = scaled_(keep, device_scale) if owned else keep * device_scale
     return x.mul_(factor) if inplace else x * factor
 
 
@@ -346,5 +339,30 @@ def drop_block_nd(
             return _SparseDropBlock.apply(x, keep_of)
         return _sparse_forward(x, keep_of)[0]
     keep = _render(plan, x, generator)
-    y = apply_keep(x, keep, inplace=inplace)
+    y = apply_keep(x, keep, inplace=inplace, owned=not return_mask)
     return (y, keep) if return_mask else y
+
+
+def drop_block_measured(
+    x: torch.Tensor, geo: Geometry, algorithm: Algorithm, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training-time DropBlock on validated arguments and the fraction of the mask that
+    dropped: the same output as :func:`drop_block_nd` for the same generator state.
+
+    The mask is kept for backward (one multiply each way, no re-rendering) and scaled in
+    place, since nobody sees it.
+
+    Args:
+        x (Tensor[N, C, *sizes]): activations.
+
+    Returns:
+        ``(y, dropped)``: Tensor like ``x``, and a 0-d tensor.
+    """
+    if geo.p == 0.0:
+        return x, torch.zeros((), device=x.device)
+    if not is_dense(x):
+        x = x.contiguous()
+    keep = _render(plan_call(x, geo, algorithm), x, generator)
+    kept = kept_count(keep)
+    dropped = 1.0 - kept / keep.numel()
+    return apply_keep(x, keep, inplace=False, owned=True, kept=kept), dropped

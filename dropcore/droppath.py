@@ -10,10 +10,15 @@ from torch import nn
 from ._masking import bernoulli_masked, identity_result
 from ._validate import check_choice, check_floating, check_generator, check_ndim, check_probability
 
-__all__ = ["DROP_PATH_MODES", "DropPath", "drop_path"]
+__all__ = ["DROP_PATH_MODES", "DropPath", "drop_path", "path_mask_shape"]
 
 DropPathMode = Literal["row", "batch"]
 DROP_PATH_MODES: tuple[DropPathMode, ...] = ("row", "batch")
+
+
+def path_mask_shape(shape: tuple[int, ...], mode: DropPathMode) -> tuple[int, ...]:
+    """DropPath's mask shape for inputs of ``shape``: ``(N or 1, 1, ...)`` by ``mode``."""
+    return (shape[0] if mode == "row" else 1, *([1] * (len(shape) - 1)))
 
 
 @overload
@@ -80,7 +85,7 @@ def drop_path(
     p = check_probability(p)
     check_choice(mode, "mode", DROP_PATH_MODES)
     check_generator(generator, x.device, "drop_path")
-    mask_shape = ((x.shape[0] if mode == "row" else 1), *([1] * (x.ndim - 1)))
+    mask_shape = path_mask_shape(tuple(x.shape), mode)
     if not training or p == 0.0:
         return identity_result(x, mask_shape, return_mask)
     return bernoulli_masked(

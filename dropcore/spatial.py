@@ -16,7 +16,12 @@ from ._validate import (
     check_probability,
 )
 
-__all__ = ["SpatialDropout", "spatial_dropout"]
+__all__ = ["SpatialDropout", "channel_mask_shape", "spatial_dropout"]
+
+
+def channel_mask_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """SpatialDropout's mask shape for inputs of ``shape`` (N, C, *spatial): ``(N, C, 1, ...)``."""
+    return (*shape[:2], *([1] * (len(shape) - 2)))
 
 
 @overload
@@ -76,7 +81,7 @@ def spatial_dropout(
     p = check_probability(p)
     check_generator(generator, x.device, "spatial_dropout")
     inplace = check_flag(inplace, "inplace")
-    mask_shape = (*x.shape[:2], *([1] * (x.ndim - 2)))
+    mask_shape = channel_mask_shape(tuple(x.shape))
     if not training or p == 0.0:
         return identity_result(x, mask_shape, return_mask)
     return bernoulli_masked(

@@ -12,10 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._masking import bernoulli_measured
 from .._sampling import MaskSampler
-from ..dropconnect import drop_connect
-from ..dropout import dropout
-from ..probe.inject import activation_fn
+from .measure import measured_fn
 from .rng import MaskRng
 from .spec import Recipe
 
@@ -40,10 +39,6 @@ class Site(nn.Module):
         self.rng = rng
         self._dropped: torch.Tensor | None = None
 
-    def _measure(self, keep: torch.Tensor) -> None:
-        # A detached device scalar: reading it is the caller's choice (no host sync here).
-        self._dropped = 1.0 - keep.detach().float().mean()
-
     @property
     def dropped(self) -> torch.Tensor | None:
         """Fraction dropped in the last training forward (0-d tensor), None before any."""
@@ -66,9 +61,8 @@ class ActivationSite(Site):
             if self.recipe.method == "dropout" and not self.recipe.inverted:
                 return x * (1.0 - self.p)  # vanilla dropout scales at test time
             return x
-        fn = activation_fn(self.recipe, self.p, self.recipe.sampler)
-        y, keep = fn(x, self.rng.generator(x.device))
-        self._measure(keep)
+        # The measured fraction stays a device scalar: reading it is the caller's choice.
+        y, self._dropped = measured_fn(self.recipe, self.p)(x, self.rng.generator(x.device))
         return y
 
 
@@ -92,10 +86,13 @@ class DropConnectSite(Site):
         """x (Tensor[N, C_in, H, W]) -> Tensor[N, C_out, H', W']."""
         weight = self.weight
         if self.training:
-            weight, keep = drop_connect(
-                self.weight, self.p, generator=self.rng.generator(x.device), return_mask=True
+            weight, self._dropped = bernoulli_measured(
+                self.weight,
+                tuple(self.weight.shape),
+                self.p,
+                rescale=True,
+                generator=self.rng.generator(x.device),
             )
-            self._measure(keep)
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -116,7 +113,12 @@ class ClassifierDropout(Site):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (Tensor[N, in]) -> Tensor[N, out]."""
         if self.training:
-            g = self.rng.generator(x.device)
-            x, keep = dropout(x, self.p, generator=g, return_mask=True, sampler=self.sampler)
-            self._measure(keep)
+            x, self._dropped = bernoulli_measured(
+                x,
+                tuple(x.shape),
+                self.p,
+                rescale=True,
+                generator=self.rng.generator(x.device),
+                sampler=self.sampler,
+            )
         return F.linear(x, self.weight, self.bias)

@@ -20,9 +20,15 @@ def test_shipped_results_load_and_are_complete() -> None:
 
 
 def test_a_shipped_run_reproduces() -> None:
-    """Retrain the shipped 'none' seed 0 run with the thread count it was computed with
-    (1): the curves agree (bit for bit on the machine kind that computed them; within one
-    validation image elsewhere, where a different BLAS kernel can round differently)."""
+    """Retrain the shipped 'none' seed 0 run with the thread count it was computed with (1).
+
+    Where the CPU kernels round as on the machine that computed it (its first epoch's
+    training loss comes out bit-identical), the whole run must be bit-identical. Elsewhere
+    (another ISA or BLAS kernel: seen here on an AVX-512 VM) lr 0.1 amplifies last-bit
+    differences within the first epoch (validation accuracy after epoch 1 ranged 0.25-0.44
+    across ISA settings), so the run is another sample of the same process: its final test
+    accuracy must fall within the shipped seeds' range, widened by 2 points.
+    """
     shipped = shipped_results()
     if "none" not in shipped:
         pytest.skip("no shipped results in this checkout")
@@ -33,8 +39,11 @@ def test_a_shipped_run_reproduces() -> None:
         again = train(ref.config).result
     finally:
         torch.set_num_threads(threads)
-    one_image = 1.0 / ref.config.val_size
-    for a, b in zip(again.epochs, ref.epochs, strict=True):
-        assert abs(a.val_acc - b.val_acc) <= one_image + 1e-12, (a.epoch, a.val_acc, b.val_acc)
-        assert a.train_loss == pytest.approx(b.train_loss, abs=1e-3)
-    assert abs(again.test_acc - ref.test_acc) <= 2e-4 + 1e-12
+    if again.epochs[0].train_loss == ref.epochs[0].train_loss:
+        for a, b in zip(again.epochs, ref.epochs, strict=True):
+            assert (a.train_loss, a.val_acc) == (b.train_loss, b.val_acc), a.epoch
+        assert again.test_acc == ref.test_acc
+    else:
+        seeds = [r.test_acc for r in shipped["none"]]
+        lo, hi = min(seeds) - 0.02, max(seeds) + 0.02
+        assert lo <= again.test_acc <= hi, (again.test_acc, seeds)
