@@ -46,13 +46,16 @@ def _open(page: object, url: str) -> None:
 
 
 def _curves(page: object) -> list[list[float]]:
-    """The y values of every trace of the accuracy chart."""
-    return page.evaluate(  # type: ignore[attr-defined]
+    """The y values of every trace of the accuracy chart, once Plotly has drawn it (the
+    page's text can be complete a moment before the chart's element exists)."""
+    handle = page.wait_for_function(  # type: ignore[attr-defined]
         """() => {
             const plot = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-            return plot.data.map(t => Array.from(t.y));
-        }"""
+            return plot && plot.data ? plot.data.map(t => Array.from(t.y)) : null;
+        }""",
+        timeout=30_000,
     )
+    return handle.json_value()
 
 
 def test_default_view_renders_without_a_click(page: object, train_server: str) -> None:
