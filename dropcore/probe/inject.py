@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._sampling import MaskSampler
 from ..dropblock import drop_block
 from ..dropconnect import drop_connect
 from ..dropout import dropout
@@ -36,17 +35,13 @@ __all__ = ["Injector", "SiteTally", "activation_fn", "run_block"]
 MaskedFn = Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 
-def activation_fn(
-    settings: ProbeSettings, p: float, sampler: MaskSampler = "bernoulli"
-) -> MaskedFn:
+def activation_fn(settings: ProbeSettings, p: float) -> MaskedFn:
     """``fn(x, generator) -> (y, keep_mask)``: the activation regularizer of ``settings`` at
-    rate ``p`` (shared by the probe and the training recipe). ``sampler`` draws dropout's
-    masks; the probe keeps ``"bernoulli"`` so that a shared link shows the same masks."""
+    rate ``p``. Dropout's masks come from ``bernoulli_`` (torch's stream), so that a shared
+    link shows the same masks; the training recipe uses ``dropcore.recipe.measure``."""
     method = settings.method
     if method == "dropout":
-        return lambda x, g: dropout(
-            x, p, inverted=settings.inverted, generator=g, return_mask=True, sampler=sampler
-        )
+        return lambda x, g: dropout(x, p, inverted=settings.inverted, generator=g, return_mask=True)
     if method == "spatial_dropout":
         return lambda x, g: spatial_dropout(x, p, generator=g, return_mask=True)
     if method == "drop_block":
