@@ -66,3 +66,64 @@ def test_never_more_holders_than_slots(capacity: int) -> None:
 def test_bad_capacity() -> None:
     with pytest.raises(ValueError, match="slots"):
         ComputeSlots(0)
+
+
+def test_run_reuses_one_long_lived_thread_per_slot() -> None:
+    slots = ComputeSlots(1)
+    seen: list[int] = []
+    for _ in range(3):
+        # Each call comes from a new thread, as each Streamlit rerun does.
+        t = threading.Thread(target=lambda: seen.append(slots.run(threading.get_ident)))
+        t.start()
+        t.join(timeout=10)
+    assert len(seen) == 3 and len(set(seen)) == 1
+    assert seen[0] != threading.get_ident()
+
+
+def test_run_carries_grad_and_inference_modes() -> None:
+    import torch
+
+    slots = ComputeSlots(1)
+
+    def modes() -> tuple[bool, bool]:
+        return torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+
+    assert slots.run(modes) == (True, False)
+    with torch.no_grad():
+        assert slots.run(modes) == (False, False)
+    with torch.inference_mode():
+        assert slots.run(modes) == (False, True)
+
+
+def test_run_reraises_and_frees_the_slot() -> None:
+    slots = ComputeSlots(1)
+
+    def boom() -> None:
+        raise KeyError("bad draw")
+
+    with pytest.raises(KeyError, match="bad draw"):
+        slots.run(boom)
+    assert slots.run(lambda: 7) == 7  # the slot was given back
+
+
+@pytest.mark.parametrize("capacity", [1, 2])
+def test_run_never_more_at_once_than_slots(capacity: int) -> None:
+    slots = ComputeSlots(capacity)
+    active, peak = 0, 0
+    lock = threading.Lock()
+
+    def work() -> None:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.01)
+        with lock:
+            active -= 1
+
+    threads = [threading.Thread(target=slots.run, args=(work,)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert peak == capacity

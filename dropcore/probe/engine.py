@@ -15,13 +15,15 @@ How it works (and why it is safe to call from many threads on one model):
   and settings give bit-identical masks and logits, alone or concurrently, and draw ``i``'s
   masks do not depend on ``samples``.
 * Draws run in chunks (8 on CPU, 32 on GPU); each chunk holds one process-wide compute
-  slot (:mod:`.limiter`) and ``progress(done, total)`` is called after it. An exception
+  slot and runs on the limiter's long-lived threads (:mod:`.limiter`), and
+  ``progress(done, total)`` is called after it, in the caller's thread. An exception
   raised by ``progress`` stops the probe and propagates (nothing is left behind): that is
   how a newer interaction supersedes an old Monte-Carlo run.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Collection
 from typing import cast
@@ -197,8 +199,8 @@ def probe(
     slots = compute_slots(device)
 
     with torch.inference_mode(False):
-        with slots.hold(), torch.no_grad():
-            shared = _run_units(model, blocks, x, 0, plan.shared_stop, None)
+        with torch.no_grad():
+            shared = slots.run(lambda: _run_units(model, blocks, x, 0, plan.shared_stop, None))
         chunk = CHUNK_SIZES.get(device.type, CHUNK_SIZES["cpu"])
         logits_parts: list[torch.Tensor] = []
         cam_parts: list[torch.Tensor] = []
@@ -215,10 +217,9 @@ def probe(
                     record=recorded if with_baseline else frozenset(),
                 )
             rows = (last - first if sites else 0) + int(with_baseline)
-            with slots.hold():
-                logits, cams, target = _run_chunk(
-                    model, blocks, shared, plan, rows, injector, target
-                )
+            logits, cams, target = slots.run(
+                functools.partial(_run_chunk, model, blocks, shared, plan, rows, injector, target)
+            )
             logits_parts.append(logits.cpu())
             cam_parts.append(cams.cpu())
             if progress is not None:

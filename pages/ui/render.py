@@ -169,7 +169,10 @@ def _encoded(img: Image.Image, fmt: str, **options: int) -> bytes:
 
 def png_bytes(img: Image.Image) -> bytes:
     """``img`` encoded as PNG (lossless: mask cells stay crisp)."""
-    return _encoded(img, "PNG")
+    # zlib level 1, not PIL's 6: a Playground rerun encodes four of these (3.9 against
+    # 7.3 ms in all, measured) and the files stay small (the 602x268 grid: 7.3 against
+    # 5.4 kB).
+    return _encoded(img, "PNG", compress_level=1)
 
 
 def jpeg_bytes(img: Image.Image, quality: int = 90) -> bytes:
