@@ -87,7 +87,7 @@ def training_in_background(train_size: int = 1000, epochs: int = 10) -> Iterator
     from dropcore.train import RunCache, RunConfig, RunManager
 
     with tempfile.TemporaryDirectory(prefix="droplab-bg-train-") as root:
-        manager = RunManager(RunCache(root), workers=1, niceness=10)  # the Train page's
+        manager = RunManager(RunCache(root))  # the Train page's (the defaults)
         stop = threading.Event()
         started = threading.Event()
 

@@ -25,7 +25,7 @@ ACTIVE = ("queued", "running", "elsewhere")
 def _manager(root: str) -> RunManager:
     # Keyed by the cache directory, so a server (or a test) that points DROPLAB_RUNS
     # elsewhere gets a manager of its own.
-    return RunManager(RunCache(root), workers=1, niceness=10)
+    return RunManager(RunCache(root))  # one niced worker, one torch thread (the defaults)
 
 
 def run_manager() -> RunManager:
