@@ -26,6 +26,7 @@ import torch
 __all__ = ["ComputeSlots", "compute_slots", "set_concurrency"]
 
 _DEFAULTS = {"cpu": 1, "cuda": 2}
+_MAX_THREADS = 64
 T = TypeVar("T")
 
 
@@ -41,8 +42,9 @@ class ComputeSlots:
         self._issued = 0
         self._serving = 0
         # Threads are created on demand and kept; holders of a slot use at most ``slots``
-        # of them at once, so a 1-slot limiter runs everything on one thread.
-        self._threads = ThreadPoolExecutor(thread_name_prefix="droplab-compute")
+        # of them at once, so a 1-slot limiter runs everything on one thread. (Beyond
+        # _MAX_THREADS slots, the extra holders wait for a thread.)
+        self._threads = ThreadPoolExecutor(_MAX_THREADS, thread_name_prefix="droplab-compute")
 
     @property
     def slots(self) -> int:
