@@ -39,21 +39,28 @@ def test_waiters_are_served_in_arrival_order() -> None:
     assert order == list(range(6))
 
 
+@pytest.mark.parametrize("entry", ["hold", "run"])
 @pytest.mark.parametrize("capacity", [1, 2, 3])
-def test_never_more_holders_than_slots(capacity: int) -> None:
+def test_never_more_at_once_than_slots(capacity: int, entry: str) -> None:
     slots = ComputeSlots(capacity)
     active, peak = 0, 0
     lock = threading.Lock()
 
-    def worker() -> None:
+    def work() -> None:
         nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.01)
+        with lock:
+            active -= 1
+
+    def worker() -> None:
+        if entry == "run":
+            slots.run(work)
+            return
         with slots.hold():
-            with lock:
-                active += 1
-                peak = max(peak, active)
-            time.sleep(0.01)
-            with lock:
-                active -= 1
+            work()
 
     threads = [threading.Thread(target=worker) for _ in range(12)]
     for t in threads:
@@ -104,26 +111,3 @@ def test_run_reraises_and_frees_the_slot() -> None:
     with pytest.raises(KeyError, match="bad draw"):
         slots.run(boom)
     assert slots.run(lambda: 7) == 7  # the slot was given back
-
-
-@pytest.mark.parametrize("capacity", [1, 2])
-def test_run_never_more_at_once_than_slots(capacity: int) -> None:
-    slots = ComputeSlots(capacity)
-    active, peak = 0, 0
-    lock = threading.Lock()
-
-    def work() -> None:
-        nonlocal active, peak
-        with lock:
-            active += 1
-            peak = max(peak, active)
-        time.sleep(0.01)
-        with lock:
-            active -= 1
-
-    threads = [threading.Thread(target=slots.run, args=(work,)) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=10)
-    assert peak == capacity
