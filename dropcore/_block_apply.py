@@ -33,8 +33,10 @@ from ._block_masks import (
     dropped_offsets,
     table_fits,
 )
+from ._counter_block import counter_block_keep
 from ._layout import flat_storage, is_dense, memory_format_of
 from ._masking import identity_result, kept_count, masked_scale, scaled_
+from ._sampling import MaskSampler
 from ._validate import (
     check_choice,
     check_floating,
@@ -343,14 +345,26 @@ def drop_block_nd(
     return (y, keep) if return_mask else y
 
 
+def _counter_applies(x: torch.Tensor, geo: Geometry) -> bool:
+    # 2-D maps on the CPU, outside torch.compile (which cannot trace the kernel).
+    return x.device.type == "cpu" and len(geo.sizes) == 2 and not torch.compiler.is_compiling()
+
+
 def drop_block_measured(
-    x: torch.Tensor, geo: Geometry, algorithm: Algorithm, generator: torch.Generator | None
+    x: torch.Tensor,
+    geo: Geometry,
+    algorithm: Algorithm,
+    generator: torch.Generator | None,
+    sampler: MaskSampler = "bernoulli",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Training-time DropBlock on validated arguments and the fraction of the mask that
-    dropped: the same output as :func:`drop_block_nd` for the same generator state.
+    dropped.
 
-    The mask is kept for backward (one multiply each way, no re-rendering) and scaled in
-    place, since nobody sees it.
+    With ``sampler="bernoulli"`` (or ``"fast"``) the output is :func:`drop_block_nd`'s for
+    the same generator state; ``"counter"`` draws 2-D masks on the CPU from the counter
+    stream instead (``dropcore._counter_block``: one kernel call per mask). Either way the
+    mask is kept for backward (one multiply each way, no re-rendering) and is already
+    scaled, since nobody sees it.
 
     Args:
         x (Tensor[N, C, *sizes]): activations.
@@ -362,6 +376,12 @@ def drop_block_measured(
         return x, torch.zeros((), device=x.device)
     if not is_dense(x):
         x = x.contiguous()
+    if sampler == "counter" and _counter_applies(x, geo):
+        full_size = geo.mask_shape == tuple(x.shape)
+        strides = x.stride() if full_size else torch.empty(geo.mask_shape, device="meta").stride()
+        mask, n_dropped = counter_block_keep(geo, x.dtype, strides, generator)
+        y = x * mask if full_size else _broadcast_mul(x, mask)
+        return y, torch.tensor(n_dropped / mask.numel())
     keep = _render(plan_call(x, geo, algorithm), x, generator)
     kept = kept_count(keep)
     dropped = 1.0 - kept / keep.numel()

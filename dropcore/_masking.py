@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from ._counter import counter_bernoulli
 from ._layout import flat_storage, is_dense
 from ._sampling import MaskSampler, keep_mask
 
@@ -157,6 +158,12 @@ def bernoulli_measured(
         return x, torch.zeros((), device=x.device)
     if p == 1.0:
         return zeros_like_graph(x), torch.ones((), device=x.device)
+    if sampler == "counter" and x.device.type == "cpu" and not torch.compiler.is_compiling():
+        # One pass draws, counts and writes the scaled mask (see ``dropcore._counter``).
+        drawn = counter_bernoulli(x, mask_shape, 1.0 - p, rescale=rescale, generator=generator)
+        if drawn is not None:
+            mask, kept, _ = drawn
+            return x * mask, torch.tensor(1.0 - kept / mask.numel())
     keep, keep_prob = keep_mask(x, mask_shape, 1.0 - p, generator=generator, sampler=sampler)
     dropped = 1.0 - kept_count(keep) / keep.numel()
     return x * scaled_(keep, 1.0 / keep_prob if rescale else 1.0), dropped

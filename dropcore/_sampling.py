@@ -8,6 +8,9 @@ the most expensive part of a small network's training step. The ``"fast"`` sampl
 probability becomes ``round(keep_prob * 2**bits) / 2**bits`` and is returned, so inverted
 scaling divides by the probability actually used and ``E[y] = x`` stays exact. Elsewhere
 (CUDA's Philox ``bernoulli_`` is already memory-bound) ``"fast"`` is ``bernoulli_``.
+The ``"counter"`` sampler keeps the same 16/32-bit lanes but takes them from a counter-based
+stream in one pass (``dropcore._counter``); on CUDA it is ``bernoulli_`` too, and under
+``torch.compile`` (which cannot trace the kernel) it draws as ``"fast"``.
 
 Sparse positions (:func:`bernoulli_indices`). A Bernoulli(g) field over M cells with
 g ~ 0.002 (typical DropBlock seeds) has ~M*g successes. Drawing M uniforms to find them is
@@ -23,14 +26,13 @@ from typing import Literal
 
 import torch
 
+from ._counter import counter_bernoulli, lane_threshold
 from ._layout import is_dense
 
 __all__ = ["MASK_SAMPLERS", "MaskSampler", "bernoulli_indices", "keep_mask"]
 
-MaskSampler = Literal["bernoulli", "fast"]
-MASK_SAMPLERS: tuple[MaskSampler, ...] = ("bernoulli", "fast")
-# Below this min(p, 1 - p), 16-bit uniforms would move p by more than 0.1% (relative).
-_MIN_P_16_BITS = 1.0 / 128
+MaskSampler = Literal["bernoulli", "fast", "counter"]
+MASK_SAMPLERS: tuple[MaskSampler, ...] = ("bernoulli", "fast", "counter")
 
 
 def keep_mask(
@@ -49,16 +51,21 @@ def keep_mask(
         shape: the mask's shape.
         keep_prob: probability of a 1, in (0, 1).
         generator: optional source of randomness on ``like``'s device.
-        sampler: ``"bernoulli"`` (``Tensor.bernoulli_``: torch's stream) or ``"fast"``.
+        sampler: ``"bernoulli"`` (``Tensor.bernoulli_``: torch's stream), ``"fast"`` or
+            ``"counter"``.
 
     Returns:
         ``(keep, kept_prob)``: Tensor[shape] of ``like.dtype``, and ``keep_prob`` as used
-        (``"fast"`` on the CPU rounds it to a multiple of 2**-16 or 2**-32).
+        (``"fast"`` and ``"counter"`` on the CPU round it to a multiple of 2**-16 or 2**-32).
     """
-    if sampler == "fast" and like.device.type == "cpu":
-        bits = 16 if min(keep_prob, 1.0 - keep_prob) >= _MIN_P_16_BITS else 32
-        threshold = round(keep_prob * 2**bits)
-        if 0 < threshold < 2**bits:
+    if sampler != "bernoulli" and like.device.type == "cpu":
+        if sampler == "counter" and not torch.compiler.is_compiling():
+            drawn = counter_bernoulli(like, shape, keep_prob, rescale=False, generator=generator)
+            if drawn is not None:
+                return drawn[0], drawn[2]
+        lanes = lane_threshold(keep_prob)
+        if lanes is not None:
+            bits, threshold = lanes
             return _lanes_keep(like, shape, threshold, bits, generator), threshold / 2**bits
     keep = torch.empty(shape, dtype=like.dtype, device=like.device)
     return keep.bernoulli_(keep_prob, generator=generator), keep_prob

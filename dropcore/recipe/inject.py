@@ -144,5 +144,5 @@ def _make_site(ps: PlannedSite, block: nn.Module, recipe: Recipe, rng: MaskRng) 
         conv = block.get_submodule(path)
         if not isinstance(conv, nn.Conv2d):
             raise ValueError(f"{ps.name}: DropConnect needs an nn.Conv2d, got {conv!r}")
-        return DropConnectSite(ps.name, factor, rng, conv)
+        return DropConnectSite(ps.name, factor, rng, conv, recipe.sampler)
     return ActivationSite(ps.name, factor, rng, recipe)

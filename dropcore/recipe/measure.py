@@ -1,9 +1,11 @@
 """A recipe's activation regularizer as ``fn(x, generator) -> (y, dropped)``.
 
 The sites of a training recipe log what they dropped and never look at a mask, so they
-call the measured forms of the dropcore functions: the same outputs for the same generator
-state as ``dropout``, ``spatial_dropout``, ``drop_block`` and ``drop_path``, with the mask
-scaled in place and counted once (see ``dropcore._masking``). Arguments were validated
+call the measured forms of the dropcore functions, with the mask scaled in place and
+counted once (see ``dropcore._masking``). With the recipe's ``"counter"`` sampler,
+element-wise dropout and DropBlock masks come from the counter stream (``dropcore._counter``);
+otherwise a site gives the same output for the same generator state as ``dropout``,
+``spatial_dropout``, ``drop_block`` or ``drop_path``. Arguments were validated
 when the :class:`~.spec.Recipe` was built, so nothing is re-checked per call.
 """
 
@@ -45,7 +47,9 @@ def measured_fn(recipe: Recipe, p: float) -> MeasuredFn:
             x, path_mask_shape(tuple(x.shape), "row"), p, rescale=True, generator=g
         )
     if method == "drop_block":
-        return lambda x, g: drop_block_measured(x, _geometry(recipe, p, x), "auto", g)
+        return lambda x, g: drop_block_measured(
+            x, _geometry(recipe, p, x), "auto", g, recipe.sampler
+        )
     raise ValueError(f"method {method!r} does not act on activations")
 
 

@@ -70,8 +70,16 @@ class DropConnectSite(Site):
     """A conv whose weights go through DropConnect; it *shares* the wrapped conv's
     ``weight`` and ``bias`` (same Parameter objects, same state-dict keys)."""
 
-    def __init__(self, name: str, factor: float, rng: MaskRng, conv: nn.Conv2d) -> None:
+    def __init__(
+        self,
+        name: str,
+        factor: float,
+        rng: MaskRng,
+        conv: nn.Conv2d,
+        sampler: MaskSampler = "bernoulli",
+    ) -> None:
         super().__init__(name, factor, rng)
+        self.sampler = sampler
         if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
             raise ValueError(
                 f"DropConnect site {name!r} needs a zero-padded conv with numeric padding, "
@@ -92,6 +100,7 @@ class DropConnectSite(Site):
                 self.p,
                 rescale=True,
                 generator=self.rng.generator(x.device),
+                sampler=self.sampler,
             )
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 

@@ -25,8 +25,13 @@ class Recipe(ProbeSettings):
         classifier_p: dropout on the input of the final linear layer (0 = none); fixed.
         seed: seed of the mask streams (mixed with the DDP rank and DataLoader worker).
         sampler: how element-wise dropout masks (method ``"dropout"`` and the classifier's)
-            are drawn: ``"fast"`` (default; about 5x faster on the CPU, keep_prob rounded
-            to 2**-16, see :func:`dropcore.dropout`) or ``"bernoulli"`` (torch's stream).
+            and DropBlock masks are drawn on the CPU. ``"counter"`` (default): one pass per
+            mask from a counter-based stream seeded by the run's generator (keep_prob
+            rounded to 2**-16 as with ``"fast"``; needs numba for speed, see
+            :func:`dropcore.dropout`). ``"fast"`` (dropout from 16-bit lanes of torch's
+            stream) and ``"bernoulli"`` (``bernoulli_``) give each site the output of the
+            public function for the same generator state. On CUDA all three draw with
+            torch's generator.
 
     Example:
         >>> Recipe(method="drop_block", p=0.1, block_size=7, stages=("layer3", "layer4"),
@@ -36,7 +41,7 @@ class Recipe(ProbeSettings):
     schedule: LinearSchedule | None = None
     classifier_p: float = 0.0
     seed: int = 0
-    sampler: MaskSampler = "fast"
+    sampler: MaskSampler = "counter"
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -17,14 +17,24 @@ from ..schedule import LinearSchedule
 from .data import DATASETS
 from .smallnet import SMALL_WIDTHS
 
-__all__ = ["DROPOUT_MASK_STREAM", "ENGINE_VERSION", "MODELS", "OPTIMIZERS", "RunConfig"]
+__all__ = [
+    "BLOCK_MASK_STREAM",
+    "DROPOUT_MASK_STREAM",
+    "ENGINE_VERSION",
+    "MODELS",
+    "OPTIMIZERS",
+    "RunConfig",
+]
 
 # Part of every cache key: bump it when a change to the engine changes results.
 ENGINE_VERSION = 1
 # Part of the key of runs that draw element-wise dropout masks (method "dropout" or a
-# classifier dropout): 2 since they come from the recipe's "fast" sampler. Only those runs'
-# results changed, so every other cached and shipped run keeps its key.
-DROPOUT_MASK_STREAM = 2
+# classifier dropout): 2 when they came from the recipe's "fast" sampler, 3 since the
+# "counter" sampler. Only those runs' results changed, so every other run keeps its key.
+DROPOUT_MASK_STREAM = 3
+# Part of the key of DropBlock runs: 2 since their masks come from the "counter" sampler
+# (absent, i.e. 1, before).
+BLOCK_MASK_STREAM = 2
 DatasetName = Literal["fashion_mnist", "cifar10"]
 ModelName = Literal["small_resnet"]
 OptimizerName = Literal["sgd", "adam"]
@@ -181,7 +191,7 @@ class RunConfig:
             schedule=schedule,
             classifier_p=self.classifier_p,
             seed=self.seed,
-            sampler="fast",  # DROPOUT_MASK_STREAM 2
+            sampler="counter",  # DROPOUT_MASK_STREAM 3, BLOCK_MASK_STREAM 2
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -206,6 +216,8 @@ class RunConfig:
         versions: dict[str, int] = {"engine": ENGINE_VERSION}
         if self.method == "dropout" or self.classifier_p > 0:
             versions["dropout_masks"] = DROPOUT_MASK_STREAM
+        if self.method == "drop_block":
+            versions["block_masks"] = BLOCK_MASK_STREAM
         blob = json.dumps({**versions, **self.to_dict()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 

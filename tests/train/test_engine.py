@@ -44,18 +44,23 @@ def _key_v1(config: RunConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def test_only_runs_drawing_dropout_masks_changed_key() -> None:
+def test_only_runs_whose_mask_streams_changed_get_new_keys() -> None:
     # Cached and shipped runs of the other methods keep their keys (their results did not
-    # change); runs with element-wise dropout masks, whose stream changed, get new ones.
+    # change); runs with element-wise dropout or DropBlock masks, whose streams changed
+    # with the "counter" sampler, get new ones.
     for config in (
         RunConfig(),
-        RunConfig(method="drop_block", p=0.1, schedule=True),
+        RunConfig(method="spatial_dropout", p=0.1),
         RunConfig(method="drop_connect", p=0.1),
     ):
         assert config.key() == _key_v1(config)
-    for config in (RunConfig(method="dropout", p=0.3), RunConfig(classifier_p=0.5)):
+    for config in (
+        RunConfig(method="dropout", p=0.3),
+        RunConfig(classifier_p=0.5),
+        RunConfig(method="drop_block", p=0.1, schedule=True),
+    ):
         assert config.key() != _key_v1(config)
-        assert config.recipe(100).sampler == "fast"
+        assert config.recipe(100).sampler == "counter"
 
 
 @pytest.mark.parametrize(

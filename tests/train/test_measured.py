@@ -3,7 +3,8 @@
 A site logs the fraction it dropped and never looks at the mask, so it runs a cheaper path
 (the mask scaled in place, counted once). For the same generator state that path must
 produce the same output and gradient as the public function, and the fraction of that
-function's mask that is zero.
+function's mask that is zero. (DropBlock's ``"counter"`` masks have no public counterpart;
+tests/test_counter.py checks them against a reference.)
 """
 
 from __future__ import annotations
@@ -20,8 +21,18 @@ from dropcore.recipe.measure import measured_fn
 Public = Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 CASES: dict[str, tuple[dict[str, object], Public]] = {
-    "dropout_fast": (
+    "dropout_counter": (
         {"method": "dropout", "p": 0.3},
+        lambda x, g: dc.dropout(x, 0.3, generator=g, return_mask=True, sampler="counter"),
+    ),
+    "dropout_counter_vanilla": (
+        {"method": "dropout", "p": 0.3, "inverted": False},
+        lambda x, g: dc.dropout(
+            x, 0.3, generator=g, return_mask=True, sampler="counter", inverted=False
+        ),
+    ),
+    "dropout_fast": (
+        {"method": "dropout", "p": 0.3, "sampler": "fast"},
         lambda x, g: dc.dropout(x, 0.3, generator=g, return_mask=True, sampler="fast"),
     ),
     "dropout_bernoulli_vanilla": (
@@ -37,11 +48,17 @@ CASES: dict[str, tuple[dict[str, object], Public]] = {
         lambda x, g: dc.drop_path(x, 0.4, generator=g, return_mask=True),
     ),
     "drop_block_sparse": (
-        {"method": "drop_block", "p": 0.1, "block_size": 7},
+        {"method": "drop_block", "p": 0.1, "block_size": 7, "sampler": "bernoulli"},
         lambda x, g: dc.drop_block(x, 0.1, 7, generator=g, return_mask=True),
     ),
     "drop_block_dense_shared": (
-        {"method": "drop_block", "p": 0.5, "block_size": 3, "per_channel": False},
+        {
+            "method": "drop_block",
+            "p": 0.5,
+            "block_size": 3,
+            "per_channel": False,
+            "sampler": "bernoulli",
+        },
         lambda x, g: dc.drop_block(x, 0.5, 3, per_channel=False, generator=g, return_mask=True),
     ),
 }
