@@ -24,8 +24,8 @@ class Recipe(ProbeSettings):
             ``p`` must be its final rate (``1 - schedule.end_keep``).
         classifier_p: dropout on the input of the final linear layer (0 = none); fixed.
         seed: seed of the mask streams (mixed with the DDP rank and DataLoader worker).
-        sampler: how element-wise dropout masks (method ``"dropout"`` and the classifier's)
-            and DropBlock masks are drawn on the CPU. ``"counter"`` (default): one pass per
+        sampler: how element-wise dropout masks (method ``"dropout"`` and the classifier's),
+            DropConnect's weight masks and DropBlock masks are drawn on the CPU. ``"counter"`` (default): one pass per
             mask from a counter-based stream seeded by the run's generator (keep_prob
             rounded to 2**-16 as with ``"fast"``; needs numba for speed, see
             :func:`dropcore.dropout`). ``"fast"`` (dropout from 16-bit lanes of torch's

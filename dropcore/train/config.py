@@ -19,6 +19,7 @@ from .smallnet import SMALL_WIDTHS
 
 __all__ = [
     "BLOCK_MASK_STREAM",
+    "CONNECT_MASK_STREAM",
     "DROPOUT_MASK_STREAM",
     "ENGINE_VERSION",
     "MODELS",
@@ -32,9 +33,10 @@ ENGINE_VERSION = 1
 # classifier dropout): 2 when they came from the recipe's "fast" sampler, 3 since the
 # "counter" sampler. Only those runs' results changed, so every other run keeps its key.
 DROPOUT_MASK_STREAM = 3
-# Part of the key of DropBlock runs: 2 since their masks come from the "counter" sampler
-# (absent, i.e. 1, before).
+# Part of the key of DropBlock and of DropConnect runs: 2 since their masks come from the
+# "counter" sampler (absent, i.e. 1, before).
 BLOCK_MASK_STREAM = 2
+CONNECT_MASK_STREAM = 2
 DatasetName = Literal["fashion_mnist", "cifar10"]
 ModelName = Literal["small_resnet"]
 OptimizerName = Literal["sgd", "adam"]
@@ -191,7 +193,7 @@ class RunConfig:
             schedule=schedule,
             classifier_p=self.classifier_p,
             seed=self.seed,
-            sampler="counter",  # DROPOUT_MASK_STREAM 3, BLOCK_MASK_STREAM 2
+            sampler="counter",  # DROPOUT_MASK_STREAM 3, BLOCK_ and CONNECT_MASK_STREAM 2
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -218,6 +220,8 @@ class RunConfig:
             versions["dropout_masks"] = DROPOUT_MASK_STREAM
         if self.method == "drop_block":
             versions["block_masks"] = BLOCK_MASK_STREAM
+        if self.method == "drop_connect":
+            versions["connect_masks"] = CONNECT_MASK_STREAM
         blob = json.dumps({**versions, **self.to_dict()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 

@@ -46,18 +46,19 @@ def _key_v1(config: RunConfig) -> str:
 
 def test_only_runs_whose_mask_streams_changed_get_new_keys() -> None:
     # Cached and shipped runs of the other methods keep their keys (their results did not
-    # change); runs with element-wise dropout or DropBlock masks, whose streams changed
-    # with the "counter" sampler, get new ones.
+    # change); runs with element-wise dropout, DropBlock or DropConnect masks, whose streams
+    # changed with the "counter" sampler, get new ones.
     for config in (
         RunConfig(),
         RunConfig(method="spatial_dropout", p=0.1),
-        RunConfig(method="drop_connect", p=0.1),
+        RunConfig(method="drop_path", p=0.1),
     ):
         assert config.key() == _key_v1(config)
     for config in (
         RunConfig(method="dropout", p=0.3),
         RunConfig(classifier_p=0.5),
         RunConfig(method="drop_block", p=0.1, schedule=True),
+        RunConfig(method="drop_connect", p=0.1),
     ):
         assert config.key() != _key_v1(config)
         assert config.recipe(100).sampler == "counter"
