@@ -25,10 +25,10 @@ class Recipe(ProbeSettings):
         classifier_p: dropout on the input of the final linear layer (0 = none); fixed.
         seed: seed of the mask streams (mixed with the DDP rank and DataLoader worker).
         sampler: how element-wise dropout masks (method ``"dropout"`` and the classifier's),
-            DropConnect's weight masks and DropBlock masks are drawn on the CPU. ``"counter"`` (default): one pass per
-            mask from a counter-based stream seeded by the run's generator (keep_prob
-            rounded to 2**-16 as with ``"fast"``; needs numba for speed, see
-            :func:`dropcore.dropout`). ``"fast"`` (dropout from 16-bit lanes of torch's
+            DropConnect's weight masks and DropBlock masks are drawn on the CPU.
+            ``"counter"`` (default): one pass per mask from a counter-based stream seeded
+            by the run's generator (keep_prob rounded to 2**-16 as with ``"fast"``; needs
+            numba for speed, see :func:`dropcore.dropout`). ``"fast"`` (dropout from 16-bit lanes of torch's
             stream) and ``"bernoulli"`` (``bernoulli_``) give each site the output of the
             public function for the same generator state. On CUDA all three draw with
             torch's generator.
