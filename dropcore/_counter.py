@@ -51,7 +51,9 @@ def numba_kernels() -> ModuleType | None:
     """The compiled kernels, or None (with a warning, once) when numba is missing."""
     try:
         from . import _counter_numba
-    except ImportError as err:  # numba not installed, or no wheel for this Python yet
+    # ImportError: numba not installed, or no wheel for this Python yet; RuntimeError: numba
+    # found no writable cache directory for the compiled kernels.
+    except (ImportError, RuntimeError) as err:
         warnings.warn(
             f"counter-based masks fall back to torch ops ({err}); they are identical but "
             "several times slower: pip install numba",

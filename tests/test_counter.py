@@ -3,7 +3,9 @@ against the torch path, and the statistics of the masks."""
 
 from __future__ import annotations
 
+import builtins
 import math
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -197,3 +199,17 @@ def test_block_counter_path_broadcasts_shared_masks() -> None:
     y, _ = drop_block_measured(x, geo, "auto", gen(9), "counter")
     mask, _ = counter_block_keep(geo, torch.float32, (196, 196, 14, 1), gen(9))
     assert torch.equal(y, x * mask)
+
+
+def test_missing_numba_falls_back_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def without_kernels(name: str, *args: Any, **kwargs: Any) -> Any:
+        fromlist = args[2] if len(args) > 2 else kwargs.get("fromlist")
+        if fromlist and "_counter_numba" in fromlist:
+            raise ImportError("No module named 'numba'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_kernels)
+    with pytest.warns(RuntimeWarning, match="pip install numba"):
+        assert _counter.numba_kernels.__wrapped__() is None

@@ -28,10 +28,10 @@ class Recipe(ProbeSettings):
             DropConnect's weight masks and DropBlock masks are drawn on the CPU.
             ``"counter"`` (default): one pass per mask from a counter-based stream seeded
             by the run's generator (keep_prob rounded to 2**-16 as with ``"fast"``; needs
-            numba for speed, see :func:`dropcore.dropout`). ``"fast"`` (dropout from 16-bit lanes of torch's
-            stream) and ``"bernoulli"`` (``bernoulli_``) give each site the output of the
-            public function for the same generator state. On CUDA all three draw with
-            torch's generator.
+            numba for speed, see :func:`dropcore.dropout`). ``"fast"`` (dropout from
+            16-bit lanes of torch's stream) and ``"bernoulli"`` (``bernoulli_``) give each
+            site the output of the public function for the same generator state. On CUDA
+            all three draw with torch's generator.
 
     Example:
         >>> Recipe(method="drop_block", p=0.1, block_size=7, stages=("layer3", "layer4"),
