@@ -36,7 +36,6 @@ from ._block_masks import (
 from ._counter_block import counter_block_keep
 from ._layout import flat_storage, is_dense, memory_format_of
 from ._masking import identity_result, kept_count, masked_scale, scaled_
-from ._sampling import MaskSampler
 from ._validate import (
     check_choice,
     check_floating,
@@ -60,8 +59,8 @@ __all__ = [
     "plan_call",
 ]
 
-Algorithm = Literal["auto", "sparse", "dense"]
-ALGORITHMS: tuple[Algorithm, ...] = ("auto", "sparse", "dense")
+Algorithm = Literal["auto", "sparse", "dense", "counter"]
+ALGORITHMS: tuple[Algorithm, ...] = ("auto", "sparse", "dense", "counter")
 
 
 def check_input(x: object, dims: int, fn: str) -> torch.Tensor:
@@ -125,7 +124,7 @@ class CallPlan:
 
 
 def _use_sparse(geo: Geometry, algorithm: Algorithm, device: torch.device) -> bool:
-    if algorithm != "auto":
+    if algorithm in ("sparse", "dense"):
         return algorithm == "sparse"
     # Under torch.compile the sparse draw's seed count is data-dependent (a graph break per
     # call), so "auto" takes the dense path there: one graph, no host sync.
@@ -296,6 +295,9 @@ def block_keep_mask(
     geo: Geometry, algorithm: Algorithm, device: torch.device, generator: torch.Generator | None
 ) -> torch.Tensor:
     """Boolean keep mask of ``geo.mask_shape`` (contiguous)."""
+    if algorithm == "counter" and _counter_applies(device, geo):
+        strides = torch.empty(geo.mask_shape, device="meta").stride()
+        return counter_block_keep(geo, torch.float32, strides, generator)[0] != 0
     if not _use_sparse(geo, algorithm, device):
         return dense_keep(geo, device, generator)
     plan = CallPlan(geo, True, False, torch.contiguous_format)
@@ -334,6 +336,9 @@ def drop_block_nd(
     if not is_dense(x) and not inplace:
         # Sparse offsets and the fused multiply need a dense layout.
         x = x.contiguous()
+    if algorithm == "counter" and _counter_applies(x.device, geo):
+        y, mask, _ = _counter_apply(x, geo, generator, inplace=inplace)
+        return (y, (mask != 0).to(x.dtype)) if return_mask else y
     plan = plan_call(x, geo, algorithm)
     if plan.fused and not return_mask and not inplace:
         keep_of = _SparseKeep(plan, draw_seeds(geo, x.device, generator))
@@ -345,25 +350,33 @@ def drop_block_nd(
     return (y, keep) if return_mask else y
 
 
-def _counter_applies(x: torch.Tensor, geo: Geometry) -> bool:
-    # 2-D maps on the CPU, outside torch.compile (which cannot trace the kernel).
-    return x.device.type == "cpu" and len(geo.sizes) == 2 and not torch.compiler.is_compiling()
+def _counter_applies(device: torch.device, geo: Geometry) -> bool:
+    # 2-D maps on the CPU, outside torch.compile (which cannot trace the kernel); elsewhere
+    # "counter" means "auto".
+    return device.type == "cpu" and len(geo.sizes) == 2 and not torch.compiler.is_compiling()
+
+
+def _counter_apply(
+    x: torch.Tensor, geo: Geometry, generator: torch.Generator | None, *, inplace: bool
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(x * mask, mask, dropped)``: a counter-stream mask already scaled by
+    ``count / kept`` (``dropcore._counter_block``: one kernel call draws, paints, counts and
+    scales) and its number of dropped cells."""
+    full_size = geo.mask_shape == tuple(x.shape) and is_dense(x)
+    strides = x.stride() if full_size else torch.empty(geo.mask_shape, device="meta").stride()
+    mask, dropped = counter_block_keep(geo, x.dtype, strides, generator)
+    if inplace:
+        return x.mul_(mask), mask, dropped
+    return (x * mask if full_size else _broadcast_mul(x, mask)), mask, dropped
 
 
 def drop_block_measured(
-    x: torch.Tensor,
-    geo: Geometry,
-    algorithm: Algorithm,
-    generator: torch.Generator | None,
-    sampler: MaskSampler = "bernoulli",
+    x: torch.Tensor, geo: Geometry, algorithm: Algorithm, generator: torch.Generator | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Training-time DropBlock on validated arguments and the fraction of the mask that
-    dropped.
+    dropped: the same output as :func:`drop_block_nd` for the same generator state.
 
-    With ``sampler="bernoulli"`` (or ``"fast"``) the output is :func:`drop_block_nd`'s for
-    the same generator state; ``"counter"`` draws 2-D masks on the CPU from the counter
-    stream instead (``dropcore._counter_block``: one kernel call per mask). Either way the
-    mask is kept for backward (one multiply each way, no re-rendering) and is already
+    The mask is kept for backward (one multiply each way, no re-rendering) and is already
     scaled, since nobody sees it.
 
     Args:
@@ -376,11 +389,8 @@ def drop_block_measured(
         return x, torch.zeros((), device=x.device)
     if not is_dense(x):
         x = x.contiguous()
-    if sampler == "counter" and _counter_applies(x, geo):
-        full_size = geo.mask_shape == tuple(x.shape)
-        strides = x.stride() if full_size else torch.empty(geo.mask_shape, device="meta").stride()
-        mask, n_dropped = counter_block_keep(geo, x.dtype, strides, generator)
-        y = x * mask if full_size else _broadcast_mul(x, mask)
+    if algorithm == "counter" and _counter_applies(x.device, geo):
+        y, mask, n_dropped = _counter_apply(x, geo, generator, inplace=False)
         return y, torch.tensor(n_dropped / mask.numel())
     keep = _render(plan_call(x, geo, algorithm), x, generator)
     kept = kept_count(keep)

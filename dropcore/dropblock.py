@@ -59,7 +59,14 @@ def drop_block_mask(
         p, block_size, gamma, seeding, per_channel, batchwise: see :func:`drop_block`.
         device: where the mask is made.
         generator: optional source of randomness on ``device``.
-        algorithm: ``"sparse"``, ``"dense"`` or ``"auto"``; same distribution, different cost.
+        algorithm: ``"sparse"``, ``"dense"``, ``"auto"`` or ``"counter"``; same
+            distribution, different cost and different draws for the same generator state.
+            ``"counter"`` draws 2-D masks on the CPU in one single-threaded numba call from
+            a counter-based stream seeded by ``generator`` (see :func:`dropcore.dropout`'s
+            ``sampler``): fewer ops, so cheaper for the small maps and batches of a small
+            network's training step, but slower than ``"auto"`` on large activations where
+            torch's ops use several threads (bench/bench_dropblock.py prints both).
+            Elsewhere (CUDA, 3-D maps, under ``torch.compile``) it is ``"auto"``.
 
     Returns:
         Tensor[N or 1, C or 1, (D,) H, W] of bool.
@@ -253,6 +260,7 @@ class DropBlockBase(nn.Module):
         per_channel: bool = True,
         batchwise: bool = False,
         inplace: bool = False,
+        algorithm: Algorithm = "auto",
     ) -> None:
         super().__init__()
         self.p = check_probability(p)
@@ -262,12 +270,13 @@ class DropBlockBase(nn.Module):
         self.per_channel = bool(per_channel)
         self.batchwise = bool(batchwise)
         self.inplace = check_flag(inplace, "inplace")
+        self.algorithm: Algorithm = check_choice(algorithm, "algorithm", ALGORITHMS)
 
     def extra_repr(self) -> str:
         return (
             f"p={self.p}, block_size={self.block_size}, gamma={self.gamma!r}, "
             f"seeding={self.seeding!r}, per_channel={self.per_channel}, "
-            f"batchwise={self.batchwise}, inplace={self.inplace}"
+            f"batchwise={self.batchwise}, inplace={self.inplace}, algorithm={self.algorithm!r}"
         )
 
 
@@ -290,4 +299,5 @@ class DropBlock2d(DropBlockBase):
             training=self.training,
             generator=generator,
             inplace=self.inplace,
+            algorithm=self.algorithm,
         )

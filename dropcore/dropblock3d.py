@@ -56,4 +56,5 @@ class DropBlock3d(DropBlockBase):
             training=self.training,
             generator=generator,
             inplace=self.inplace,
+            algorithm=self.algorithm,
         )

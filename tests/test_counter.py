@@ -185,7 +185,7 @@ def test_block_measured_counter_path_output_and_gradient() -> None:
     geo = _geometry((4, 8, 14, 14), 0.1, 7, "uniform", True)
     x = torch.ones(4, 8, 14, 14).contiguous(memory_format=torch.channels_last)
     x.requires_grad_()
-    y, dropped = drop_block_measured(x, geo, "auto", gen(4), "counter")
+    y, dropped = drop_block_measured(x, geo, "counter", gen(4))
     mask, _ = counter_block_keep(geo, torch.float32, x.stride(), gen(4))
     assert torch.equal(y, mask)
     assert dropped.item() == pytest.approx((mask == 0).float().mean().item())
@@ -196,7 +196,7 @@ def test_block_measured_counter_path_output_and_gradient() -> None:
 def test_block_counter_path_broadcasts_shared_masks() -> None:
     geo = _geometry((3, 5, 14, 14), 0.2, 3, "uniform", False)
     x = torch.randn(3, 5, 14, 14)
-    y, _ = drop_block_measured(x, geo, "auto", gen(9), "counter")
+    y, _ = drop_block_measured(x, geo, "counter", gen(9))
     mask, _ = counter_block_keep(geo, torch.float32, (196, 196, 14, 1), gen(9))
     assert torch.equal(y, x * mask)
 
@@ -213,3 +213,29 @@ def test_missing_numba_falls_back_loudly(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(builtins, "__import__", without_kernels)
     with pytest.warns(RuntimeWarning, match="pip install numba"):
         assert _counter.numba_kernels.__wrapped__() is None
+
+
+def test_public_drop_block_counter_algorithm() -> None:
+    x = torch.randn(4, 8, 14, 14).contiguous(memory_format=torch.channels_last)
+    geo = _geometry((4, 8, 14, 14), 0.2, 5, "uniform", True)
+    mask, _ = counter_block_keep(geo, torch.float32, x.stride(), gen(6))
+    y, keep = dc.drop_block(x, 0.2, 5, generator=gen(6), algorithm="counter", return_mask=True)
+    assert torch.equal(y, x * mask)
+    assert torch.equal(keep, (mask != 0).float())  # the 0/1 mask, before rescaling
+    assert y.stride() == x.stride()
+    same = dc.DropBlock2d(0.2, 5, algorithm="counter")(x, gen(6))
+    assert torch.equal(same, y)
+    z = x.clone()
+    dc.drop_block(z, 0.2, 5, generator=gen(6), algorithm="counter", inplace=True)
+    assert torch.equal(z, y)
+    bool_mask = dc.drop_block_mask((4, 8, 14, 14), 0.2, 5, generator=gen(6), algorithm="counter")
+    contiguous, _ = counter_block_keep(geo, torch.float32, (1568, 196, 14, 1), gen(6))
+    assert torch.equal(bool_mask, contiguous != 0)
+
+
+def test_counter_algorithm_is_auto_where_the_kernel_does_not_apply() -> None:
+    # 3-D maps have no counter kernel: the same draw as "auto".
+    x = torch.randn(2, 3, 4, 6, 6)
+    a = dc.drop_block3d(x, 0.2, 3, generator=gen(2), algorithm="counter")
+    b = dc.drop_block3d(x, 0.2, 3, generator=gen(2), algorithm="auto")
+    assert torch.equal(a, b)

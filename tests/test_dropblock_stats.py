@@ -85,7 +85,7 @@ def test_uniform_map_is_flat_and_valid_map_is_centre_biased() -> None:
     assert abs(paper[0, 0].item() - 0.016) < 0.001
 
 
-@pytest.mark.parametrize("algorithm", ["sparse", "dense"])
+@pytest.mark.parametrize("algorithm", ["sparse", "dense", "counter"])
 def test_algorithms_agree_in_distribution(algorithm: str, gen: torch.Generator) -> None:
     for seeding in ("uniform", "valid"):
         mask = drop_block_mask((20_000, 1, 14, 14), 0.25, 5, seeding=seeding, generator=gen,

@@ -171,7 +171,7 @@ def test_channels_last_through_a_model() -> None:
 # ----------------------------------------------------------------------------- checkpoint
 
 
-@pytest.mark.parametrize("algorithm", ["sparse", "dense"])
+@pytest.mark.parametrize("algorithm", ["sparse", "dense", "counter"])
 @pytest.mark.parametrize("reentrant", [False, True])
 def test_checkpoint_recomputes_the_same_mask(algorithm: str, reentrant: bool) -> None:
     torch.manual_seed(0)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-from .._block_apply import drop_block_measured
+from .._block_apply import Algorithm, drop_block_measured
 from .._block_masks import Geometry
 from .._masking import bernoulli_measured
 from ..droppath import path_mask_shape
@@ -47,9 +47,8 @@ def measured_fn(recipe: Recipe, p: float) -> MeasuredFn:
             x, path_mask_shape(tuple(x.shape), "row"), p, rescale=True, generator=g
         )
     if method == "drop_block":
-        return lambda x, g: drop_block_measured(
-            x, _geometry(recipe, p, x), "auto", g, recipe.sampler
-        )
+        algorithm: Algorithm = "counter" if recipe.sampler == "counter" else "auto"
+        return lambda x, g: drop_block_measured(x, _geometry(recipe, p, x), algorithm, g)
     raise ValueError(f"method {method!r} does not act on activations")
 
 

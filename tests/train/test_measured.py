@@ -3,8 +3,8 @@
 A site logs the fraction it dropped and never looks at the mask, so it runs a cheaper path
 (the mask scaled in place, counted once). For the same generator state that path must
 produce the same output and gradient as the public function, and the fraction of that
-function's mask that is zero. (DropBlock's ``"counter"`` masks have no public counterpart;
-tests/test_counter.py checks them against a reference.)
+function's mask that is zero. (The recipe's ``"counter"`` sampler corresponds to
+``sampler="counter"`` in ``dropout`` and ``algorithm="counter"`` in ``drop_block``.)
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ CASES: dict[str, tuple[dict[str, object], Public]] = {
     "drop_path": (
         {"method": "drop_path", "p": 0.4},
         lambda x, g: dc.drop_path(x, 0.4, generator=g, return_mask=True),
+    ),
+    "drop_block_counter": (
+        {"method": "drop_block", "p": 0.1, "block_size": 7},
+        lambda x, g: dc.drop_block(x, 0.1, 7, generator=g, return_mask=True, algorithm="counter"),
     ),
     "drop_block_sparse": (
         {"method": "drop_block", "p": 0.1, "block_size": 7, "sampler": "bernoulli"},
