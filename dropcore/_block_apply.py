@@ -33,6 +33,7 @@ from ._block_masks import (
     dropped_offsets,
     table_fits,
 )
+from ._counter import counter_applies
 from ._counter_block import counter_block_keep
 from ._layout import flat_storage, is_dense, memory_format_of
 from ._masking import identity_result, kept_count, masked_scale, scaled_
@@ -351,9 +352,8 @@ def drop_block_nd(
 
 
 def _counter_applies(device: torch.device, geo: Geometry) -> bool:
-    # 2-D maps on the CPU, outside torch.compile (which cannot trace the kernel); elsewhere
-    # "counter" means "auto".
-    return device.type == "cpu" and len(geo.sizes) == 2 and not torch.compiler.is_compiling()
+    # The kernel paints 2-D maps; elsewhere "counter" means "auto".
+    return counter_applies(device) and len(geo.sizes) == 2
 
 
 def _counter_apply(

@@ -30,6 +30,7 @@ from ._layout import flat_storage, is_dense
 
 __all__ = [
     "call_seed",
+    "counter_applies",
     "counter_bernoulli",
     "lane_threshold",
     "numba_kernels",
@@ -62,6 +63,12 @@ def numba_kernels() -> ModuleType | None:
         )
         return None
     return _counter_numba
+
+
+def counter_applies(device: torch.device) -> bool:
+    """Whether the counter kernels serve tensors on ``device``: the CPU, outside
+    ``torch.compile`` (which cannot trace them); elsewhere the callers draw as before."""
+    return device.type == "cpu" and not torch.compiler.is_compiling()
 
 
 def call_seed(generator: torch.Generator | None, device: torch.device) -> int:

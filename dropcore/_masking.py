@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ._counter import counter_bernoulli
+from ._counter import counter_applies, counter_bernoulli
 from ._layout import flat_storage, is_dense
 from ._sampling import MaskSampler, keep_mask
 
@@ -158,7 +158,7 @@ def bernoulli_measured(
         return x, torch.zeros((), device=x.device)
     if p == 1.0:
         return zeros_like_graph(x), torch.ones((), device=x.device)
-    if sampler == "counter" and x.device.type == "cpu" and not torch.compiler.is_compiling():
+    if sampler == "counter" and counter_applies(x.device):
         # One pass draws, counts and writes the scaled mask (see ``dropcore._counter``).
         drawn = counter_bernoulli(x, mask_shape, 1.0 - p, rescale=rescale, generator=generator)
         if drawn is not None:

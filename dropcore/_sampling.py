@@ -26,7 +26,7 @@ from typing import Literal
 
 import torch
 
-from ._counter import counter_bernoulli, lane_threshold
+from ._counter import counter_applies, counter_bernoulli, lane_threshold
 from ._layout import is_dense
 
 __all__ = ["MASK_SAMPLERS", "MaskSampler", "bernoulli_indices", "keep_mask"]
@@ -59,7 +59,7 @@ def keep_mask(
         (``"fast"`` and ``"counter"`` on the CPU round it to a multiple of 2**-16 or 2**-32).
     """
     if sampler != "bernoulli" and like.device.type == "cpu":
-        if sampler == "counter" and not torch.compiler.is_compiling():
+        if sampler == "counter" and counter_applies(like.device):
             drawn = counter_bernoulli(like, shape, keep_prob, rescale=False, generator=generator)
             if drawn is not None:
                 return drawn[0], drawn[2]
