@@ -6,9 +6,12 @@ block_size slider steps, seed steps, method switches). Each change is timed in t
 from just before the input event to the moment the page has finished updating (the status
 line shows the new run, no element is stale and Streamlit's running indicator is gone).
 
-    python bench/bench_ui_latency.py [--model resnet50] [--changes 12]
+    python bench/bench_ui_latency.py [--model resnet50] [--changes 12] [--renderer-cpu]
 
 Prints one line per change and the median, and writes JSON under bench/results/.
+``--renderer-cpu`` also records a V8 CPU profile of the page while it changes and prints the
+renderer's busy milliseconds per change: what the browser spends on the same two cores as
+the server, and a less noisy measure of the page's weight in the browser than the latency.
 """
 
 from __future__ import annotations
@@ -103,8 +106,31 @@ _WATCH_STATUS = """(previous) => {
 }"""
 
 
-def measure(url: str, changes: int) -> list[dict[str, object]]:
-    """Time ``changes`` control changes on the Playground at ``url``."""
+def renderer_busy_ms(trace: Path) -> float:
+    """Milliseconds the V8 CPU profile in a Chromium ``trace`` spent outside ``(idle)``."""
+    data = json.loads(trace.read_text())
+    events = data["traceEvents"] if isinstance(data, dict) else data
+    nodes: dict[tuple[str, int], str] = {}
+    busy = 0.0
+    for e in events:
+        if e.get("name") not in ("Profile", "ProfileChunk"):
+            continue
+        chunk = e.get("args", {}).get("data", {})
+        profile = chunk.get("cpuProfile", {})
+        for n in profile.get("nodes", []) or []:
+            nodes[(e["id"], n["id"])] = n["callFrame"].get("functionName", "")
+        # timeDeltas[i] is the time before sample i; charge it to the sample before.
+        samples = profile.get("samples", []) or []
+        deltas = chunk.get("timeDeltas", []) or []
+        for sample, delta in zip(samples, deltas[1:], strict=False):
+            if nodes.get((e["id"], sample)) != "(idle)":
+                busy += delta / 1e3
+    return busy
+
+
+def measure(url: str, changes: int, trace: Path | None = None) -> list[dict[str, object]]:
+    """Time ``changes`` control changes on the Playground at ``url`` (and record a CPU
+    profile of the page into ``trace`` if given)."""
     from playwright.sync_api import sync_playwright
 
     rows: list[dict[str, object]] = []
@@ -115,6 +141,9 @@ def measure(url: str, changes: int) -> list[dict[str, object]]:
         page.get_by_text("masks fingerprint").wait_for(timeout=300_000)
         wait_settled(page)
         status = status_text(page)
+        if trace is not None:
+            browser.start_tracing(page=page, path=str(trace),
+                                  categories=["disabled-by-default-v8.cpu_profiler"])
         for i in range(changes):
             name, (prepare, act) = CHANGES[i % len(CHANGES)]
             prepare(page)
@@ -132,6 +161,9 @@ def measure(url: str, changes: int) -> list[dict[str, object]]:
             print(f"{i + 1:3d}  {name:24s} {rows[-1]['latency_s']:6.3f} s  (probe pass "
                   f"{pass_s:.2f} s{', shared' if rows[-1]['shared'] else ''}, new status "
                   f"line after {rows[-1]['status_shown_s']:.2f} s)", flush=True)
+        if trace is not None:
+            time.sleep(1.0)  # the last change's images and layout
+            browser.stop_tracing()
         browser.close()
     return rows
 
@@ -141,11 +173,15 @@ def main() -> None:
     parser.add_argument("--model", default=os.environ.get("DROPLAB_MODEL", "resnet50"))
     parser.add_argument("--changes", type=int, default=12)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--renderer-cpu", action="store_true",
+                        help="also profile the page and print the renderer's busy ms per change")
     args = parser.parse_args()
 
-    proc, url = start_server(Path(tempfile.mkdtemp()), {"DROPLAB_MODEL": args.model})
+    tmp = Path(tempfile.mkdtemp())
+    trace = tmp / "trace.json" if args.renderer_cpu else None
+    proc, url = start_server(tmp, {"DROPLAB_MODEL": args.model})
     try:
-        rows = measure(url, args.changes)
+        rows = measure(url, args.changes, trace)
     finally:
         stop_server(proc)
     latencies = [float(r["latency_s"]) for r in rows]
@@ -164,6 +200,10 @@ def main() -> None:
         "max_s": max(latencies),
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if trace is not None:
+        summary["renderer_busy_ms_per_change"] = renderer_busy_ms(trace) / len(rows)
+        print(f"renderer busy {summary['renderer_busy_ms_per_change']:.0f} ms per change "
+              "(V8 CPU profile of the page, idle excluded)")
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"ui_latency_{args.model}_{summary['device']}.json"
     out.write_text(json.dumps(summary, indent=2))
