@@ -51,7 +51,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     DROPLAB_MODEL=${DROPLAB_MODEL} \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PORT=8501
+    PORT=8501 \
+    NUMBA_CACHE_DIR=/tmp/numba-cache
+# NUMBA_CACHE_DIR: the training engine's mask kernels (numba) are compiled on first use and
+# cached; /app is read-only to the app user and Kubernetes mounts the root filesystem
+# read-only, so the cache lives in /tmp (an emptyDir there). Without a writable cache dir
+# numba cannot load the kernels and the engine falls back to slower torch ops.
 # Fashion-MNIST for the Train page, from Debian (the engine finds it there, no network).
 # hadolint ignore=DL3008
 RUN apt-get update \

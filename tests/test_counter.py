@@ -201,13 +201,21 @@ def test_block_counter_path_broadcasts_shared_masks() -> None:
     assert torch.equal(y, x * mask)
 
 
-def test_missing_numba_falls_back_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "error",
+    [
+        ImportError("No module named 'numba'"),
+        # What numba raises when neither the package nor the user has a writable cache dir.
+        RuntimeError("cannot cache function 'bernoulli_lanes': no locator available"),
+    ],
+)
+def test_missing_numba_falls_back_loudly(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
     real_import = builtins.__import__
 
     def without_kernels(name: str, *args: Any, **kwargs: Any) -> Any:
         fromlist = args[2] if len(args) > 2 else kwargs.get("fromlist")
         if fromlist and "_counter_numba" in fromlist:
-            raise ImportError("No module named 'numba'")
+            raise error
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", without_kernels)
