@@ -29,6 +29,7 @@ import torch
 from ._layout import flat_storage, is_dense
 
 __all__ = [
+    "NUMBA_DTYPES",
     "call_seed",
     "counter_applies",
     "counter_bernoulli",
@@ -44,12 +45,14 @@ _MUL1 = 0xBF58476D1CE4E5B9
 _MUL2 = 0x94D049BB133111EB
 # Below this min(p, 1 - p), 16-bit uniforms would move p by more than 0.1% (relative).
 _MIN_P_16_BITS = 1.0 / 128
-_NUMBA_DTYPES = (torch.float32, torch.float64)
+# Mask dtypes the kernels write; others (float16, bfloat16) take the torch path.
+NUMBA_DTYPES = (torch.float32, torch.float64)
 
 
 @functools.cache
 def numba_kernels() -> ModuleType | None:
-    """The compiled kernels, or None (with a warning, once) when numba is missing."""
+    """The compiled kernels, or None (with a warning, once) when numba is missing or has
+    no writable cache directory."""
     try:
         from . import _counter_numba
     # ImportError: numba not installed, or no wheel for this Python yet; RuntimeError: numba
@@ -158,7 +161,7 @@ def counter_bernoulli(
     full = tuple(like.shape) == tuple(shape) and is_dense(like)
     strides = like.stride() if full else torch.empty(shape, device="meta").stride()
     mask = torch.empty_strided(shape, strides, dtype=like.dtype, device=like.device)
-    kernels = numba_kernels() if like.dtype in _NUMBA_DTYPES else None
+    kernels = numba_kernels() if like.dtype in NUMBA_DTYPES else None
     flat = flat_storage(mask)
     if kernels is not None:
         kept = int(kernels.bernoulli_lanes(flat.numpy(), np.uint64(seed), bits, threshold, value))

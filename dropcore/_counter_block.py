@@ -16,13 +16,11 @@ import numpy as np
 import torch
 
 from ._block_masks import Geometry, Seeds, dropped_offsets
-from ._counter import call_seed, numba_kernels, torch_words
+from ._counter import NUMBA_DTYPES, call_seed, numba_kernels, torch_words
 from ._layout import flat_storage
 from ._masking import kept_count
 
 __all__ = ["counter_block_keep", "torch_seed_positions"]
-
-_NUMBA_DTYPES = (torch.float32, torch.float64)
 
 
 def torch_seed_positions(total: int, gamma: float, seed: int, device: torch.device) -> torch.Tensor:
@@ -74,7 +72,7 @@ def counter_block_keep(
     seed = call_seed(generator, cpu)
     mask = torch.empty_strided(geo.mask_shape, strides, dtype=dtype)
     flat = flat_storage(mask)
-    kernels = numba_kernels() if dtype in _NUMBA_DTYPES else None
+    kernels = numba_kernels() if dtype in NUMBA_DTYPES else None
     if kernels is not None:
         dropped = kernels.block_keep_2d(
             flat.numpy(),
