@@ -247,3 +247,15 @@ def test_counter_algorithm_is_auto_where_the_kernel_does_not_apply() -> None:
     a = dc.drop_block3d(x, 0.2, 3, generator=gen(2), algorithm="counter")
     b = dc.drop_block3d(x, 0.2, 3, generator=gen(2), algorithm="auto")
     assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_takes_the_torch_path_with_the_same_draws(dtype: torch.dtype) -> None:
+    # The kernels write float32/float64; other dtypes get the same stream from torch ops.
+    x = torch.randn(6, 8, 14, 14, generator=gen(0))
+    ref = dc.dropout(x, 0.3, generator=gen(3), sampler="counter")
+    half = dc.dropout(x.to(dtype), 0.3, generator=gen(3), sampler="counter")
+    assert torch.equal(half == 0, ref == 0)
+    block_ref = dc.drop_block(x, 0.2, 3, generator=gen(3), algorithm="counter")
+    block_half = dc.drop_block(x.to(dtype), 0.2, 3, generator=gen(3), algorithm="counter")
+    assert torch.equal(block_half == 0, block_ref == 0)
