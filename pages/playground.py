@@ -7,7 +7,6 @@ import streamlit as st
 from dropcore.probe import Lookup, cached_probe, probe_key
 from pages.ui import catalog as c
 from pages.ui import render
-from pages.ui.charts import CHART_CONFIG
 from pages.ui.exports import (
     Download,
     csv_bytes,
@@ -123,25 +122,32 @@ if site_view is not None:
              "mask, activation after.", output_format="PNG")
 
 st.subheader("Prediction")
-pred_chart, pred_numbers = st.columns([3, 2])
-pred_chart.plotly_chart(view.top5_chart.thaw(), config=CHART_CONFIG, key="top5")
+pred_table, pred_numbers = st.columns([3, 2])
+# Bars in the table rather than a chart: the same five pairs of numbers, and the browser
+# redraws one grid per change instead of a plotly figure (measured in bench_ui_latency).
+top = max(max(e.prob, e.baseline_prob) for e in view.top5) if view.top5 else 1.0
+pred_table.dataframe(
+    view.top5_table, hide_index=True,
+    column_order=("class", "baseline_probability", "probability", "change"),
+    column_config={
+        "class": st.column_config.TextColumn("class", width="medium"),
+        "baseline_probability": st.column_config.ProgressColumn(
+            "baseline", format="%.3f", min_value=0.0, max_value=top, width="small",
+            help="Probability without the regularizer."),
+        "probability": st.column_config.ProgressColumn(
+            "this draw", format="%.3f", min_value=0.0, max_value=top,
+            width="small", help="Probability with this draw of the regularizer."),
+        "change": st.column_config.NumberColumn(
+            "change", format="%+.3f", width="small", help="p minus the baseline's p"),
+    },
+)
+pred_table.caption("Top-5 with the regularizer, against the baseline (bars share one scale).")
 with pred_numbers:
     k1, k2 = st.columns(2)
     k1.metric("top-1 changed", "yes" if view.flipped else "no",
               help="Does this draw's top-1 class differ from the baseline's?")
     k2.metric("KL(baseline ‖ draw)", f"{view.kl:.4f}",
               help="How far the whole predicted distribution moved, in nats.")
-    st.dataframe(
-        view.top5_table, hide_index=True,
-        # The baseline's probabilities are in the chart and the CSV; here: how they moved.
-        column_order=("class", "probability", "change"),
-        column_config={
-            "class": st.column_config.TextColumn("class", width="medium"),
-            "probability": st.column_config.NumberColumn("p", format="%.3f", width="small"),
-            "change": st.column_config.NumberColumn(
-                "change", format="%+.3f", width="small", help="p minus the baseline's p"),
-        },
-    )
 
 if view.drops:
     st.subheader("Target vs measured drop, every site")

@@ -25,7 +25,6 @@ from dropcore.probe import (
 from models import LoadedModel
 
 from . import render
-from .charts import FrozenFigure, bars
 from .exports import drop_records, topk_records
 from .views import CamImages, SitePictures, cam_images, site_pictures, top1_text
 
@@ -57,21 +56,11 @@ class PlaygroundView:
     site: SiteNumbers | None
     pictures: SitePictures | None
     top5: tuple[TopKEntry, ...]
-    top5_chart: FrozenFigure
     top5_table: pa.Table
     flipped: bool
     kl: float
     drops: tuple[DropRow, ...]
     drops_table: pa.Table
-
-
-def _top5_chart(top5: tuple[TopKEntry, ...]) -> FrozenFigure:
-    return FrozenFigure.of(bars(
-        [e.name or str(e.index) for e in top5],
-        {"baseline": [e.baseline_prob for e in top5], "regularized": [e.prob for e in top5]},
-        horizontal=True, x_title="probability",
-        title="Top-5 with the regularizer, against the baseline",
-    ))
 
 
 def playground_view(
@@ -92,7 +81,6 @@ def playground_view(
             record.target_p, record.expected_drop, record.measured_drop),
         pictures=None if record is None else site_pictures(record),
         top5=top5,
-        top5_chart=_top5_chart(top5),
         top5_table=pa.Table.from_pylist(topk_records(top5)),
         flipped=bool(flip_rate(result.baseline_logits, result.logits)),
         kl=float(kl_divergence(result.baseline_logits, result.logits)[0]),
