@@ -73,7 +73,10 @@ from dropcore.train.presets import SIZES  # noqa: E402
 from pages.ui.probing import SHARED_MARK  # noqa: E402
 from tests.e2e.conftest import free_port, stop_server  # noqa: E402
 
-FINISHED_OK = ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY
+FINISHED_FULL = ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY
+FINISHED_FRAGMENT = ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
+# A run that ended well: the whole script, or only the fragment a widget belongs to.
+FINISHED_OK = frozenset({FINISHED_FULL, FINISHED_FRAGMENT})
 FINISHED_RERUN = ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN
 WIDGET_KINDS = {
     "slider", "number_input", "checkbox", "selectbox", "radio", "button_group",
@@ -96,6 +99,13 @@ class Run:
     status: int
     elements: dict[tuple[int, ...], tuple[str, Any]]
     progress: list[str]
+    # delta path -> id of the fragment that drew the element ("" outside any fragment)
+    owners: dict[tuple[int, ...], str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """The run ended well (a full run, or a fragment rerun)."""
+        return self.status in FINISHED_OK
 
     def of_kind(self, *kinds: str) -> Iterator[Any]:
         """Element protos of the given kinds, in page order."""
@@ -131,6 +141,13 @@ class Run:
     def fingerprint(self) -> tuple[str, ...]:
         """The page's texts with wall-clock timings blanked (equal for equal links)."""
         return tuple(TIMING.sub("<t>", t) for t in self.texts())
+
+    def fragment_of(self, widget_id: str) -> str:
+        """Id of the fragment that drew the widget ``widget_id`` ("" for none)."""
+        for path, (kind, proto) in self.elements.items():
+            if kind in WIDGET_KINDS and proto.id == widget_id:
+                return self.owners.get(path, "")
+        return ""
 
     def widgets(self, bound: bool = True) -> dict[str, tuple[str, Any]]:
         """URL parameter -> (element kind, proto) of every URL-bound widget (``bound``
@@ -196,7 +213,10 @@ class Session:
         return self._run(WidgetStates())
 
     def set(self, **params: Any) -> Run:
-        """Change URL-bound controls (by URL parameter name) and wait for the rerun."""
+        """Change URL-bound controls (by URL parameter name) and wait for the rerun.
+
+        As the browser does, a change of widgets that one fragment drew reruns only that
+        fragment; anything else reruns the whole script."""
         if self.last is None:
             raise ProtocolError("open() the session first")
         widgets = self.last.widgets()
@@ -205,7 +225,8 @@ class Session:
             if key not in widgets:
                 raise ProtocolError(f"no widget bound to {key!r}; have {sorted(widgets)}")
             states.widgets.append(widget_state(*widgets[key], value))
-        return self._run(states)
+        fragments = {self.last.fragment_of(w.id) for w in states.widgets}
+        return self._run(states, fragments.pop() if len(fragments) == 1 else "")
 
     def click_preset(self, name: str) -> Run:
         """Click the lesson preset ``name`` (a pills widget keyed ``preset``, not in the URL)."""
@@ -243,19 +264,21 @@ class Session:
                 if fwd.WhichOneof("type") == "page_info_changed":
                     self.query = fwd.page_info_changed.query_string
 
-    def send_rerun(self, states: WidgetStates) -> float:
-        """Send a rerun request without waiting (returns the send time)."""
+    def send_rerun(self, states: WidgetStates, fragment_id: str = "") -> float:
+        """Send a rerun request (of ``fragment_id`` only, if given) without waiting;
+        returns the send time."""
         msg = BackMsg()
         msg.rerun_script.query_string = self.query
         msg.rerun_script.page_name = self.page
         msg.rerun_script.widget_states.CopyFrom(states)
+        msg.rerun_script.fragment_id = fragment_id
         assert self.ws is not None
         t0 = time.perf_counter()
         self.ws.send_binary(msg.SerializeToString())
         return t0
 
-    def _run(self, states: WidgetStates) -> Run:
-        return self.wait(self.send_rerun(states))
+    def _run(self, states: WidgetStates, fragment_id: str = "") -> Run:
+        return self.wait(self.send_rerun(states, fragment_id))
 
     def _next(self, deadline: float) -> ForwardMsg:
         """The next message from the server; ProtocolError on timeout or close."""
@@ -280,18 +303,27 @@ class Session:
     def wait(self, t0: float) -> Run:
         """Read messages until a run finishes for good (not superseded); returns it.
 
+        A fragment rerun replaces only what its fragments drew, as in the browser.
         ``progress`` of the result also holds progress texts of runs it superseded."""
-        elements: dict[tuple[int, ...], tuple[str, Any]] = {}
+        before = self.last
+        elements = dict(before.elements) if before else {}
+        owners = dict(before.owners) if before else {}
         progress: list[str] = []
         while True:
             fwd = self._next(t0 + self.timeout)
             kind = fwd.WhichOneof("type")
             if kind == "new_session":
-                elements = {}  # a new run redraws the page
+                rerun = set(fwd.metadata.run.fragment_ids)
+                stale = [p for p in elements if not rerun or owners.get(p, "") in rerun]
+                for path in stale:
+                    elements.pop(path)
+                    owners.pop(path, None)
             elif kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
                 el = fwd.delta.new_element
                 el_kind = el.WhichOneof("type")
-                elements[tuple(fwd.metadata.delta_path)] = (el_kind, getattr(el, el_kind))
+                path = tuple(fwd.metadata.delta_path)
+                elements[path] = (el_kind, getattr(el, el_kind))
+                owners[path] = fwd.delta.fragment_id
                 if el_kind == "progress":
                     progress.append(el.progress.text)
             elif kind == "script_finished":
@@ -302,6 +334,7 @@ class Session:
                     status=fwd.script_finished,
                     elements=elements,
                     progress=progress,
+                    owners=owners,
                 )
                 self.last = run
                 return run
@@ -457,7 +490,7 @@ class SessionReport:
 
 
 def _check(run: Run, report: SessionReport, sess: Session, bits: Sequence[str]) -> None:
-    if run.status != FINISHED_OK:
+    if not run.ok:
         report.errors.append(f"run finished with status {run.status}")
     report.errors.extend(f"exception on page: {e}" for e in run.exceptions)
     failed = sess.fetch_images(run)
@@ -820,7 +853,7 @@ def soak(
                 break
             key, value = next(steps)
             run = sess.set(**{key: value})
-            if run.status != FINISHED_OK or run.exceptions:
+            if not run.ok or run.exceptions:
                 errors.append(f"status {run.status}, {run.exceptions[:1]}")
             rss.append(proc.memory_info().rss / 2**20)
             if len(rss) % 50 == 0:

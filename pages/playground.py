@@ -1,12 +1,24 @@
-"""Playground: one regularizer, live, on one picture: CAMs, masks, predictions, drop rates."""
+"""Playground: one regularizer, live, on one picture: CAMs, masks, predictions, drop rates.
+
+The regularizer controls and everything they change run as one fragment: a slider step
+reruns only that part, so the browser redraws neither the frame (navigation, status
+badges, title, presets, image controls) nor anything else that cannot have changed. The
+picture and the network stay outside it: changing them reruns the whole page.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from dropcore.probe import Lookup, cached_probe, probe_key
+from models import LoadedModel
 from pages.ui import catalog as c
 from pages.ui import render
+from pages.ui.controls import Panel
 from pages.ui.exports import (
     Download,
     csv_bytes,
@@ -16,90 +28,45 @@ from pages.ui.exports import (
     settings_record,
     topk_records,
 )
-from pages.ui.inputs import choose_image
+from pages.ui.inputs import Picture, choose_image
 from pages.ui.layout import page_panel
 from pages.ui.model import require_model
-from pages.ui.playground_view import playground_view
+from pages.ui.playground_view import PlaygroundView
+from pages.ui.playground_view import playground_view as build_view
 from pages.ui.probing import input_digest, model_input, pass_text, run_probe, sites_of
-from pages.ui.regularizer import regularizer_controls
+from pages.ui.regularizer import Regularizer, regularizer_controls
 from pages.ui.shared import shared_view
 from pages.ui.views import cam_pictures
 
-panel = page_panel(
-    "playground",
-    "Playground",
-    "A ResNet runs on the picture with a regularizer injected **while you watch**: every "
-    "change below reruns it. Left: what the network sees. Middle: where it looks "
-    "(Grad-CAM) without regularizer. Right: the same with this draw of the regularizer. "
-    "Further down: the masks it drew, how the prediction moved, and whether the "
-    "dropped fraction is what was asked for.",
-    presets=True,
-)
-picture = choose_image(panel)
-reg = regularizer_controls(panel)
-loaded = require_model()
-if reg is None:
-    panel.show_problems()
-    st.stop()
-
-status = st.container()
-pictures_row = st.columns(3)
-st.subheader("Masks at one site")
-site_row = st.columns([2, 3])
-
-x = model_input(loaded, picture)
-digest = input_digest(loaded, picture)
-sites = sites_of(loaded, reg.settings)
-if sites.problem:  # e.g. DropConnect on identity shortcuts only: nothing to drop
-    panel.show_problems()
-    st.error(f"These settings select nothing to regularize: {sites.problem}",
-             icon=":material/error:")
-    st.stop()
-site = panel(c.SITE, options=sites.names, area=site_row[0]) if sites.names else None
-recorded = {site} if site else False
-
-
-def _lookup() -> Lookup | None:
-    return run_probe(loaded, x, reg.settings, reg.seed, record=recorded, image=digest)
-
-
-# The whole page model is built once per server for this probe: a class that follows the
-# lesson reruns the page from shared values, with no tensor work at all.
-viewed = shared_view(
-    probe_key(loaded.model, x, reg.settings, seed=reg.seed, record=recorded, image=digest),
-    "playground", _lookup, lambda found: playground_view(loaded, x, found.result, site),
-)
-panel.show_problems()
-if viewed is None:
-    st.stop()
-view = viewed.value
-
-status.caption(
-    f"**{reg.summary()}** · seed {reg.seed} · "
-    f"{pass_text(view.elapsed_s, viewed.shared, loaded.device.type)} · "
-    f"masks fingerprint `{view.fingerprint}`",
-    help="The fingerprint hashes the masks shown and the top-1 class: a shared link that "
+STATUS_HELP = (
+    "The fingerprint hashes the masks shown and the top-1 class: a shared link that "
     "reproduces this view shows the same fingerprint. A shared result is one this server "
-    "had already computed for the same picture, settings and seed.",
+    "had already computed for the same picture, settings and seed."
 )
 
-captions = (
-    f"Input ({picture.name}), as the network sees it",
-    f"Baseline: {view.baseline_top1}",
-    f"With {c.METHOD_LABELS[reg.settings.method]}: {view.regularized_top1}",
-)
-for col, img, cap in zip(pictures_row, (view.cams.view, view.cams.baseline,
-                                        view.cams.regularized), captions, strict=True):
-    col.image(img, caption=cap, width="stretch")
 
-if view.site is None:
-    site_row[0].info(
-        "No regularizer is injected, so there are no masks: the right-hand CAM equals the "
-        "baseline. Pick a method in the sidebar (or a lesson preset)."
+def _pictures(
+    where: Sequence[DeltaGenerator], view: PlaygroundView, picture: Picture, method: str
+) -> None:
+    captions = (
+        f"Input ({picture.name}), as the network sees it",
+        f"Baseline: {view.baseline_top1}",
+        f"With {c.METHOD_LABELS[method]}: {view.regularized_top1}",
     )
-else:
-    with site_row[0]:
-        m1, m2, m3 = st.columns(3)
+    images = (view.cams.view, view.cams.baseline, view.cams.regularized)
+    for col, img, cap in zip(where, images, captions, strict=True):
+        col.image(img, caption=cap, width="stretch")
+
+
+def _site(where: Sequence[DeltaGenerator], view: PlaygroundView) -> None:
+    """The shown site's drop rates, its mask and activations, and the channel grid."""
+    if view.site is None:
+        where[0].info(
+            "No regularizer is injected, so there are no masks: the right-hand CAM equals "
+            "the baseline. Pick a method in the sidebar (or a lesson preset)."
+        )
+    else:
+        m1, m2, m3 = where[0].columns(3)
         m1.metric("target p", f"{view.site.target_p:.3f}",
                   help="Drop probability asked for at this site (1 - keep_prob, after "
                   "depth scaling).")
@@ -108,48 +75,52 @@ else:
                   "target for DropBlock's paper gamma).")
         m3.metric("measured", f"{view.site.measured_drop:.3f}",
                   help="Fraction of this draw's mask that is dropped.")
-site_view = view.pictures
-if site_view is not None:
-    big = site_row[1].columns(3)
-    big[0].image(site_view.mask, caption=site_view.caption, width="stretch",
-                 output_format="PNG")
-    big[1].image(site_view.before, caption=f"activation of channel {site_view.channel}",
+    shown = view.pictures
+    if shown is None:
+        return
+    big = where[1].columns(3)
+    big[0].image(shown.mask, caption=shown.caption, width="stretch", output_format="PNG")
+    big[1].image(shown.before, caption=f"activation of channel {shown.channel}",
                  width="stretch", output_format="PNG")
-    big[2].image(site_view.after, caption="after (same colour scale)", width="stretch",
+    big[2].image(shown.after, caption="after (same colour scale)", width="stretch",
                  output_format="PNG")
-    st.image(site_view.grid, caption="The 8 most active channels of this site "
-             f"({', '.join(map(str, site_view.grid_channels))}): activation before, "
+    st.image(shown.grid, caption="The 8 most active channels of this site "
+             f"({', '.join(map(str, shown.grid_channels))}): activation before, "
              "mask, activation after.", output_format="PNG")
 
-st.subheader("Prediction")
-pred_table, pred_numbers = st.columns([3, 2])
-# Bars in the table rather than a chart: the same five pairs of numbers, and the browser
-# redraws one grid per change instead of a plotly figure (measured in bench_ui_latency).
-top = max(max(e.prob, e.baseline_prob) for e in view.top5) if view.top5 else 1.0
-pred_table.dataframe(
-    view.top5_table, hide_index=True,
-    column_order=("class", "baseline_probability", "probability", "change"),
-    column_config={
-        "class": st.column_config.TextColumn("class", width="medium"),
-        "baseline_probability": st.column_config.ProgressColumn(
-            "baseline", format="%.3f", min_value=0.0, max_value=top, width="small",
-            help="Probability without the regularizer."),
-        "probability": st.column_config.ProgressColumn(
-            "this draw", format="%.3f", min_value=0.0, max_value=top,
-            width="small", help="Probability with this draw of the regularizer."),
-        "change": st.column_config.NumberColumn(
-            "change", format="%+.3f", width="small", help="p minus the baseline's p"),
-    },
-)
-pred_table.caption("Top-5 with the regularizer, against the baseline (bars share one scale).")
-with pred_numbers:
-    k1, k2 = st.columns(2)
+
+def _prediction(view: PlaygroundView) -> None:
+    st.subheader("Prediction")
+    table, numbers = st.columns([3, 2])
+    # Bars in the table rather than a chart: the same five pairs of numbers, and the
+    # browser redraws one grid per change instead of a plotly figure (bench_ui_latency).
+    top = max(max(e.prob, e.baseline_prob) for e in view.top5) if view.top5 else 1.0
+    table.dataframe(
+        view.top5_table, hide_index=True,
+        column_order=("class", "baseline_probability", "probability", "change"),
+        column_config={
+            "class": st.column_config.TextColumn("class", width="medium"),
+            "baseline_probability": st.column_config.ProgressColumn(
+                "baseline", format="%.3f", min_value=0.0, max_value=top, width="small",
+                help="Probability without the regularizer."),
+            "probability": st.column_config.ProgressColumn(
+                "this draw", format="%.3f", min_value=0.0, max_value=top, width="small",
+                help="Probability with this draw of the regularizer."),
+            "change": st.column_config.NumberColumn(
+                "change", format="%+.3f", width="small", help="p minus the baseline's p"),
+        },
+    )
+    table.caption("Top-5 with the regularizer, against the baseline (bars share one scale).")
+    k1, k2 = numbers.columns(2)
     k1.metric("top-1 changed", "yes" if view.flipped else "no",
               help="Does this draw's top-1 class differ from the baseline's?")
     k2.metric("KL(baseline ‖ draw)", f"{view.kl:.4f}",
               help="How far the whole predicted distribution moved, in nats.")
 
-if view.drops:
+
+def _drops(view: PlaygroundView) -> None:
+    if not view.drops:
+        return
     st.subheader("Target vs measured drop, every site")
     # A table, not a chart: one row per site stays readable for 30+ sites and is light
     # for the browser to redraw on every change.
@@ -171,29 +142,99 @@ if view.drops:
     )
 
 
-def _cams_png() -> bytes:
-    # Runs only when the button is clicked: the probe is a cache hit (or drawn again).
-    result = cached_probe(loaded.model, x, reg.settings, seed=reg.seed, record=recorded,
-                          image=digest).result
-    return render.png_bytes(render.grid([cam_pictures(loaded, x, result)]))
+def _downloads(view: PlaygroundView, cams_png: Download, record: dict[str, Any]) -> None:
+    st.subheader("Download")
+    shown = view.pictures
+    files = [cams_png]
+    if shown is not None:
+        files.append(Download("Masks (PNG)", lambda: shown.grid, "droplab_masks.png",
+                              "image/png"))
+    files.append(Download("Top-5 (CSV)", lambda: csv_bytes(topk_records(view.top5)),
+                          "droplab_top5.csv", "text/csv"))
+    if view.drops:
+        files.append(Download("Drop rates (CSV)", lambda: csv_bytes(drop_records(view.drops)),
+                              "droplab_drop_rates.csv", "text/csv"))
+    files.append(Download("Everything (JSON)", lambda: json_bytes({
+        **record, "elapsed_s": view.elapsed_s, "masks_fingerprint": view.fingerprint,
+        "top5": topk_records(view.top5), "drop_rates": drop_records(view.drops),
+    }), "droplab_result.json", "application/json"))
+    download_row(files)
 
 
-st.subheader("Download")
-files = [
-    Download("CAMs (PNG)", _cams_png, "droplab_cams.png", "image/png"),
-    Download("Top-5 (CSV)", lambda: csv_bytes(topk_records(view.top5)), "droplab_top5.csv",
-             "text/csv"),
-]
-if site_view is not None:
-    files.insert(1, Download("Masks (PNG)", lambda: site_view.grid, "droplab_masks.png",
-                             "image/png"))
-if view.drops:
-    files.append(Download("Drop rates (CSV)", lambda: csv_bytes(drop_records(view.drops)),
-                          "droplab_drop_rates.csv", "text/csv"))
-files.append(Download("Everything (JSON)", lambda: json_bytes({
-    **settings_record(reg, picture.name),
-    "model": loaded.name, "weights": loaded.weights_source, "random_weights": loaded.is_random,
-    "elapsed_s": view.elapsed_s, "masks_fingerprint": view.fingerprint, "site": site,
-    "top5": topk_records(view.top5), "drop_rates": drop_records(view.drops),
-}), "droplab_result.json", "application/json"))
-download_row(files)
+def _record(
+    loaded: LoadedModel, reg: Regularizer, picture: Picture, site: str | None
+) -> dict[str, Any]:
+    return {**settings_record(reg, picture.name), "model": loaded.name,
+            "weights": loaded.weights_source, "random_weights": loaded.is_random,
+            "site": site}
+
+
+@st.fragment
+def regularizer_and_results(frame: Panel, picture: Picture) -> None:
+    """The regularizer controls (sidebar) and the probe's view of them (main area)."""
+    panel = frame.for_fragment()
+    reg = regularizer_controls(panel)
+    loaded = require_model()
+    if reg is None:
+        panel.show_problems()
+        return
+    status = st.container()
+    pictures_row = st.columns(3)
+    st.subheader("Masks at one site")
+    site_row = st.columns([2, 3])
+    x = model_input(loaded, picture)
+    digest = input_digest(loaded, picture)
+    sites = sites_of(loaded, reg.settings)
+    if sites.problem:  # e.g. DropConnect on identity shortcuts only: nothing to drop
+        panel.show_problems()
+        st.error(f"These settings select nothing to regularize: {sites.problem}",
+                 icon=":material/error:")
+        return
+    site = panel(c.SITE, options=sites.names, area=site_row[0]) if sites.names else None
+    recorded = {site} if site else False
+
+    def lookup() -> Lookup | None:
+        return run_probe(loaded, x, reg.settings, reg.seed, record=recorded, image=digest)
+
+    def cams_png() -> bytes:
+        # Runs only when the button is clicked: the probe is a cache hit (or drawn again).
+        result = cached_probe(loaded.model, x, reg.settings, seed=reg.seed,
+                              record=recorded, image=digest).result
+        return render.png_bytes(render.grid([cam_pictures(loaded, x, result)]))
+
+    # The whole page model is built once per server for this probe: a class that follows
+    # the lesson reruns the page from shared values, with no tensor work at all.
+    viewed = shared_view(
+        probe_key(loaded.model, x, reg.settings, seed=reg.seed, record=recorded,
+                  image=digest),
+        "playground", lookup, lambda found: build_view(loaded, x, found.result, site),
+    )
+    panel.show_problems()
+    if viewed is None:
+        return
+    view = viewed.value
+    status.caption(
+        f"**{reg.summary()}** · seed {reg.seed} · "
+        f"{pass_text(view.elapsed_s, viewed.shared, loaded.device.type)} · "
+        f"masks fingerprint `{view.fingerprint}`", help=STATUS_HELP,
+    )
+    _pictures(pictures_row, view, picture, reg.settings.method)
+    _site(site_row, view)
+    _prediction(view)
+    _drops(view)
+    _downloads(view, Download("CAMs (PNG)", cams_png, "droplab_cams.png", "image/png"),
+               _record(loaded, reg, picture, site))
+
+
+frame = page_panel(
+    "playground",
+    "Playground",
+    "A ResNet runs on the picture with a regularizer injected **while you watch**: every "
+    "change below reruns it. Left: what the network sees. Middle: where it looks "
+    "(Grad-CAM) without regularizer. Right: the same with this draw of the regularizer. "
+    "Further down: the masks it drew, how the prediction moved, and whether the "
+    "dropped fraction is what was asked for.",
+    presets=True,
+)
+chosen = choose_image(frame)
+regularizer_and_results(frame, chosen)

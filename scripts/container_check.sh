@@ -129,14 +129,14 @@ echo "healthy on port $PORT"
 # frame does not warn about random weights (the cache must have been used).
 import os, sys
 sys.path.insert(0, os.getcwd())
-from bench.load_test import FINISHED_OK, Session
+from bench.load_test import Session
 # The Playground is the default page: its URL path is the root.
 sess = Session(f"http://127.0.0.1:{os.environ['PORT']}", "", "seed=1", timeout=240)
 run = sess.open()
 sess.close()
 texts = " ".join(run.texts())
 problems = [f"exception: {e}" for e in run.exceptions]
-if run.status != FINISHED_OK:
+if not run.ok:
     problems.append(f"script finished with status {run.status}")
 if "Random weights" in texts:
     problems.append("the page warns about random weights: the cache was not used")

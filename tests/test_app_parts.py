@@ -17,7 +17,7 @@ from dropcore.probe import ProbeResult, ProbeSettings, SiteRecord
 from pages.ui import catalog as c
 from pages.ui import render
 from pages.ui.charts import bars, heatmap, lines
-from pages.ui.controls import Control
+from pages.ui.controls import Control, Panel
 from pages.ui.exports import csv_bytes, json_bytes, settings_record
 from pages.ui.presets import PRESETS, Preset, preset_values
 from pages.ui.regularizer import Regularizer
@@ -79,6 +79,24 @@ def test_controls_reject_overrides_they_do_not_take(control: Control, override: 
         control.url_problem(["1"], **override)
     with pytest.raises(TypeError, match="unexpected keyword"):
         control.default_value(**override)
+
+
+def test_a_fragments_panel_checks_the_link_on_its_full_run_only() -> None:
+    """The first panel a fragment gets (the full run) checks the link and carries the
+    frame's problems; its reruns, later in the visit, check nothing and start clean."""
+    area, notices = object(), object()
+    frame = Panel(check_link=True, area=area, notices=notices,  # type: ignore[arg-type]
+                  locked=frozenset({"image"}))
+    frame.problems.append("Sample image: 'dog' is not an option; using cat.")
+    first = frame.for_fragment()
+    assert first.check_link and first.problems == frame.problems
+    assert (first.area, first.notices, first.locked) == (area, notices, frame.locked)
+    first.problems.append("keep_prob: 'x' is not a number; using 0.9.")
+    assert len(frame.problems) == 1  # the frame's list is not the fragment's
+    later = frame.for_fragment()
+    assert not later.check_link and later.problems == []
+    quiet = Panel(check_link=False, area=area, notices=notices)  # type: ignore[arg-type]
+    assert not quiet.for_fragment().check_link
 
 
 def test_keep_prob_to_drop_probability_has_no_float_noise() -> None:

@@ -270,6 +270,7 @@ class Panel:
         self.locked = locked
         self._locked_area = locked_area
         self._locked_box: DeltaGenerator | None = None
+        self._fragment_runs = 0
 
     def __call__(
         self,
@@ -290,6 +291,24 @@ class Panel:
             # Report what the widget really took instead (Streamlit's own fallback).
             self.problems.append(f"{control.label}: {problem}; using {control.describe(value)}.")
         return value
+
+    def for_fragment(self) -> Panel:
+        """A panel for one run of an ``st.fragment`` that draws into this panel's areas.
+
+        A fragment rerun reuses the objects of the full run that made this panel. So the
+        first call (that full run) checks the link as this panel does and carries its
+        problems on; later calls are fragment reruns, later in the visit: they check
+        nothing and start with no problems, as a full rerun would.
+        """
+        first = self._fragment_runs == 0
+        self._fragment_runs += 1
+        child = Panel(check_link=self.check_link and first, area=self.area,
+                      notices=self.notices, locked=self.locked,
+                      locked_area=self._locked_area)
+        child._locked_box = self._locked_box  # one "fixed" box, whoever opened it
+        if first:
+            child.problems = list(self.problems)
+        return child
 
     def shows(self, *groups: str) -> bool:
         """Whether any of ``groups`` is drawn in the normal area (not fixed by a teacher)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.load_test import FINISHED_OK, Session, widget_state
+from bench.load_test import Session, widget_state
 
 from .conftest import start_server, stop_server
 
@@ -187,11 +187,11 @@ def test_newer_interaction_supersedes_monte_carlo(streamlit_server: str) -> None
     sess = Session(streamlit_server, "uncertainty", "draws=2&seed=9", timeout=240)
     try:
         first = sess.open()
-        assert first.status == FINISHED_OK and not first.exceptions
+        assert first.ok and not first.exceptions
         sess.send_rerun(sess_states(sess, draws=64))
         assert sess.wait_for_progress().endswith(" of 64")
         run = sess.set(draws=3)
-        assert run.status == FINISHED_OK and not run.exceptions
+        assert run.ok and not run.exceptions
         heavy = [p for p in run.progress if p.endswith(" of 64")]
         assert len(heavy) <= 1, f"the 64-draw run went on: {heavy}"
         assert any(p.endswith(" of 3") for p in run.progress)

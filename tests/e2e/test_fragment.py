@@ -1,0 +1,75 @@
+"""The Playground's regularizer and results run as a fragment: a regularizer change reruns
+only that part, and what the page then shows equals a full run of the same link.
+
+Spoken over Streamlit's websocket protocol (bench/load_test.py), as a browser does: only
+the protocol says which part of the script a change reran.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.load_test import FINISHED_FRAGMENT, FINISHED_FULL, Session, page_fingerprint
+
+pytestmark = pytest.mark.e2e
+
+LINK = "keep=0.85&block=5&seed=31"
+FRAME_TEXT = "Playground"  # the title: drawn by the frame, outside the fragment
+
+
+def _open(base_url: str, query: str) -> Session:
+    sess = Session(base_url, "", query, timeout=240)
+    first = sess.open()
+    assert first.status == FINISHED_FULL and not first.exceptions
+    return sess
+
+
+def test_a_regularizer_change_reruns_only_the_fragment(streamlit_server: str) -> None:
+    sess = _open(streamlit_server, LINK)
+    try:
+        before = sess.last
+        assert before is not None
+        run = sess.set(keep=0.8)
+        assert run.status == FINISHED_FRAGMENT and not run.exceptions
+        # The frame was not redrawn but is still there; the fragment's part is new.
+        assert FRAME_TEXT in run.texts()
+        kept = {p for p, owner in run.owners.items() if not owner}
+        assert kept and kept == {p for p, owner in before.owners.items() if not owner}
+        assert any("keep_prob 0.8 " in t for t in run.texts())
+        # The sidebar's controls are drawn by the fragment, the image picker is not.
+        assert run.fragment_of(run.widgets()["keep"][1].id)
+        assert not run.fragment_of(run.widgets()["image"][1].id)
+    finally:
+        sess.close()
+
+
+def test_after_fragment_reruns_the_page_equals_a_fresh_full_run(
+    streamlit_server: str,
+) -> None:
+    """Element for element (texts, with timings blanked and 'shared result' aside), the
+    page after two fragment reruns is the page a new visitor gets from the same link."""
+    sess = _open(streamlit_server, "keep=0.9&block=3&seed=32")
+    try:
+        sess.set(keep=0.75)
+        last = sess.set(block=7)
+        assert last.status == FINISHED_FRAGMENT
+        fresh = _open(streamlit_server, "keep=0.75&block=7&seed=32")
+        try:
+            assert fresh.last is not None
+            assert page_fingerprint(last) == page_fingerprint(fresh.last)
+            assert sorted(last.elements) == sorted(fresh.last.elements)
+        finally:
+            fresh.close()
+    finally:
+        sess.close()
+
+
+def test_an_image_change_reruns_the_whole_page(streamlit_server: str) -> None:
+    sess = _open(streamlit_server, LINK)
+    try:
+        run = sess.set(image="coffee")
+        assert run.status == FINISHED_FULL and not run.exceptions
+        captions = [img.caption for shown in run.of_kind("imgs") for img in shown.imgs]
+        assert any(cap.startswith("Input (coffee)") for cap in captions), captions
+    finally:
+        sess.close()
