@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import (
+from tests.e2e.conftest import (  # noqa: E402  (after sys.path)
     CHROMIUM,
     CHROMIUM_ARGS,
     open_selectbox,

@@ -202,6 +202,9 @@ class Session:
         self.timeout = timeout
         self.ws: websocket.WebSocket | None = None
         self.last: Run | None = None
+        # The page the server last ran. The browser names it by hash in every later rerun;
+        # naming it by ``page`` again would rerun the link's alias (a forward) first.
+        self.page_hash = ""
 
     def open(self) -> Run:
         """Connect and run the page for this session's link (the page load)."""
@@ -238,7 +241,7 @@ class Session:
             raise ProtocolError("no lesson presets on the page")
         states = WidgetStates()
         states.widgets.append(widget_state(*found[0], name))
-        return self._run(states)
+        return self._run(states, self.last.fragment_of(found[0][1].id))
 
     def idle(self, seconds: float) -> None:
         """Think time: keep reading for ``seconds`` as a browser tab does, which answers the
@@ -269,7 +272,10 @@ class Session:
         returns the send time."""
         msg = BackMsg()
         msg.rerun_script.query_string = self.query
-        msg.rerun_script.page_name = self.page
+        if self.page_hash:
+            msg.rerun_script.page_script_hash = self.page_hash
+        else:
+            msg.rerun_script.page_name = self.page
         msg.rerun_script.widget_states.CopyFrom(states)
         msg.rerun_script.fragment_id = fragment_id
         assert self.ws is not None
@@ -313,6 +319,7 @@ class Session:
             fwd = self._next(t0 + self.timeout)
             kind = fwd.WhichOneof("type")
             if kind == "new_session":
+                self.page_hash = fwd.new_session.page_script_hash
                 rerun = set(fwd.metadata.run.fragment_ids)
                 stale = [p for p in elements if not rerun or owners.get(p, "") in rerun]
                 for path in stale:

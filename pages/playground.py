@@ -18,6 +18,7 @@ from dropcore.probe import Lookup, cached_probe, probe_key
 from models import LoadedModel
 from pages.ui import catalog as c
 from pages.ui import render
+from pages.ui.admission import render_slot
 from pages.ui.controls import Panel
 from pages.ui.exports import (
     Download,
@@ -29,7 +30,7 @@ from pages.ui.exports import (
     topk_records,
 )
 from pages.ui.inputs import Picture, choose_image
-from pages.ui.layout import page_panel
+from pages.ui.layout import lesson_presets, page_panel
 from pages.ui.model import require_model
 from pages.ui.playground_view import PlaygroundView
 from pages.ui.playground_view import playground_view as build_view
@@ -172,7 +173,12 @@ def _record(
 @st.fragment
 def regularizer_and_results(frame: Panel, picture: Picture) -> None:
     """The regularizer controls (sidebar) and the probe's view of them (main area)."""
-    panel = frame.for_fragment()
+    with render_slot():  # a class clicking one preset together is served in turn
+        _regularizer_and_results(frame.for_fragment(), picture)
+
+
+def _regularizer_and_results(panel: Panel, picture: Picture) -> None:
+    lesson_presets(panel)  # here, so that applying one reruns only this fragment
     reg = regularizer_controls(panel)
     loaded = require_model()
     if reg is None:

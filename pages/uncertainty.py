@@ -13,7 +13,7 @@ from pages.ui import catalog as c
 from pages.ui.charts import CHART_CONFIG, lines, strip
 from pages.ui.exports import Download, csv_bytes, download_row, json_bytes, settings_record
 from pages.ui.inputs import choose_image
-from pages.ui.layout import page_panel
+from pages.ui.layout import lesson_presets, page_panel
 from pages.ui.model import require_model
 from pages.ui.probing import model_input, pass_text, run_probe
 from pages.ui.regularizer import regularizer_controls
@@ -53,6 +53,7 @@ panel = page_panel(
     "uncertainty estimate, and show how strongly a regularizer perturbs the network.",
     presets=True,
 )
+lesson_presets(panel)
 picture = choose_image(panel)
 panel.area.subheader("Monte Carlo")
 draws = panel(c.DRAWS)

@@ -262,6 +262,7 @@ class Panel:
         notices: DeltaGenerator,
         locked: frozenset[str] = frozenset(),
         locked_area: Callable[[], DeltaGenerator] | None = None,
+        presets_area: DeltaGenerator | None = None,
     ) -> None:
         self.problems: list[str] = []
         self.check_link = check_link
@@ -269,6 +270,8 @@ class Panel:
         self.notices = notices
         self.locked = locked
         self._locked_area = locked_area
+        # Where the page's lesson presets go (None: the page offers none).
+        self.presets_area = presets_area
         self._locked_box: DeltaGenerator | None = None
         self._fragment_runs = 0
 
@@ -304,7 +307,7 @@ class Panel:
         self._fragment_runs += 1
         child = Panel(check_link=self.check_link and first, area=self.area,
                       notices=self.notices, locked=self.locked,
-                      locked_area=self._locked_area)
+                      locked_area=self._locked_area, presets_area=self.presets_area)
         child._locked_box = self._locked_box  # one "fixed" box, whoever opened it
         if first:
             child.problems = list(self.problems)

@@ -9,7 +9,7 @@ from . import catalog as c
 from .controls import Panel, first_run_of_visit
 from .presets import PRESETS, apply_preset
 
-__all__ = ["page_panel"]
+__all__ = ["lesson_presets", "page_panel"]
 
 
 def _leave_legacy_page_mode() -> None:
@@ -30,10 +30,10 @@ def _leave_legacy_page_mode() -> None:
 def page_panel(page: str, title: str, intro: str, *, presets: bool = False) -> Panel:
     """Title and intro in the main area, and a :class:`Panel` drawing into the sidebar.
 
-    The sidebar is laid out top to bottom as: lesson presets (if ``presets``), controls,
-    controls fixed by the teacher (collapsed), teacher tools. The teacher's choice is drawn
-    first because it decides which controls are fixed; presets are hidden once anything
-    is fixed, since they would change fixed values.
+    The sidebar is laid out top to bottom as: lesson presets (if ``presets``; the page
+    draws them with :func:`lesson_presets`), controls, controls fixed by the teacher
+    (collapsed), teacher tools. The teacher's choice is drawn first because it decides
+    which controls are fixed.
     """
     _leave_legacy_page_mode()
     st.title(title)
@@ -51,6 +51,7 @@ def page_panel(page: str, title: str, intro: str, *, presets: bool = False) -> P
         locked_area=lambda: locked_slot.expander(
             "Fixed for this lesson", icon=":material/lock:"
         ),
+        presets_area=preset_area if presets else None,
     )
     teacher_box = teacher.expander("For teachers", icon=":material/school:")
     panel.locked = frozenset(panel(c.FIX, area=teacher_box))
@@ -58,13 +59,23 @@ def page_panel(page: str, title: str, intro: str, *, presets: bool = False) -> P
         "Every control lives in the page address: copy it from the address bar to share "
         "exactly this view (same image, settings, seed, masks)."
     )
-    if presets and not panel.locked:
-        preset_area.pills(
-            "Lesson presets", [p.name for p in PRESETS], key="preset",
-            on_change=_apply_and_clear,
-            help="\n".join(f"- **{p.name}**: {p.description}" for p in PRESETS),
-        )
     return panel
+
+
+def lesson_presets(panel: Panel) -> None:
+    """The lesson presets, at the top of the sidebar, if ``panel``'s page offers them.
+
+    A page draws them in the same fragment as the controls they set, so that applying one
+    reruns only that fragment. They are hidden once a teacher fixed anything, since they
+    would change fixed values.
+    """
+    if panel.presets_area is None or panel.locked:
+        return
+    panel.presets_area.pills(
+        "Lesson presets", [p.name for p in PRESETS], key="preset",
+        on_change=_apply_and_clear,
+        help="\n".join(f"- **{p.name}**: {p.description}" for p in PRESETS),
+    )
 
 
 def _apply_and_clear() -> None:

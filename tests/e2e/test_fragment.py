@@ -73,3 +73,26 @@ def test_an_image_change_reruns_the_whole_page(streamlit_server: str) -> None:
         assert any(cap.startswith("Input (coffee)") for cap in captions), captions
     finally:
         sess.close()
+
+
+def test_a_lesson_preset_reruns_only_the_fragment_and_is_applied_in_full(
+    streamlit_server: str,
+) -> None:
+    """A class clicking a preset together costs the server a fragment rerun each; the
+    page it shows is the preset's, with the pills cleared for the next click."""
+    sess = _open(streamlit_server, LINK)
+    try:
+        run = sess.click_preset("Stochastic depth")
+        assert run.status == FINISHED_FRAGMENT and not run.exceptions
+        assert FRAME_TEXT in run.texts()
+        status = next(t for t in run.texts() if "masks fingerprint" in t)
+        assert "DropPath" in status and "keep_prob 0.8 " in status, status
+        pills = [p for _, p in run.widgets(bound=False).values() if p.id.endswith("-preset")]
+        # The server tells the browser to clear the pills, so the next click applies again.
+        assert len(pills) == 1 and pills[0].set_value and not pills[0].raw_values, pills
+        assert run.fragment_of(pills[0].id)
+        again = sess.click_preset("Plain dropout")
+        assert again.status == FINISHED_FRAGMENT
+        assert any("Dropout" in t and "masks fingerprint" in t for t in again.texts())
+    finally:
+        sess.close()

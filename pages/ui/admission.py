@@ -1,0 +1,94 @@
+"""Admission control: how many sessions' page runs go on at once in this process.
+
+Streamlit runs each session's script in its own thread, and the event loop thread sends
+every run's messages; all of them share one GIL. When a class clicks the same preset, a
+hundred reruns start within two seconds. All runnable at once, they took turns on the
+GIL every half millisecond (see :mod:`.interpreter`): the switching cost about a third
+more CPU per rerun, and the event loop, starved, sent most results only after nearly
+every run had ended (bench/load_test.py; a timeline of the burst put the median run's
+end 2.6 s before its result left the server). A gate with one place serves the runs in
+arrival order and leaves the event loop the other half of the GIL. Python work gains
+nothing from a second place: the GIL runs one thread at a time, and a probe's torch
+kernels already use every core. A run that waits longer than :data:`MAX_WAIT_S` goes
+ahead anyway, so a very long run slows the others down but never stops them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["MAX_WAIT_S", "SLOTS", "FairGate", "render_slot"]
+
+
+def _slots() -> int:
+    """``DROPLAB_RENDER_SLOTS`` (0: no gate); 1 if unset."""
+    configured = os.environ.get("DROPLAB_RENDER_SLOTS", "").strip()
+    if not configured:
+        return 1
+    if not configured.isdigit():
+        raise ValueError(f"DROPLAB_RENDER_SLOTS must be a whole number >= 0, got {configured!r}")
+    return int(configured)
+
+
+class FairGate:
+    """A counting semaphore that serves waiters in arrival order.
+
+    ``threading.Semaphore`` lets a thread that arrives just as a place frees up take it
+    before the threads already waiting: under a burst the first to click were served
+    last. Here a freed place is handed straight to the longest waiter.
+    """
+
+    def __init__(self, places: int) -> None:
+        if places < 1:
+            raise ValueError(f"a gate needs at least one place, got {places}")
+        self._lock = threading.Lock()
+        self._free = places
+        self._waiters: deque[threading.Event] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        """Take a place, waiting at most ``timeout`` seconds; whether one was taken."""
+        with self._lock:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return True
+            handed = threading.Event()
+            self._waiters.append(handed)
+        if handed.wait(timeout):
+            return True
+        with self._lock:
+            if handed.is_set():  # handed over between the timeout and this lock
+                return True
+            self._waiters.remove(handed)
+            return False
+
+    def release(self) -> None:
+        """Give the place back, to the longest waiter if there is one."""
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._free += 1
+
+
+SLOTS = _slots()
+MAX_WAIT_S = 5.0
+_gate = FairGate(max(SLOTS, 1))
+
+
+@contextmanager
+def render_slot(max_wait_s: float = MAX_WAIT_S) -> Iterator[bool]:
+    """Hold one of :data:`SLOTS` places while the block runs; yields whether it got one.
+
+    Waiting releases the GIL. A waiter that got no place within ``max_wait_s`` runs
+    without one (and yields False), as does every run when :data:`SLOTS` is 0.
+    """
+    got = SLOTS > 0 and _gate.acquire(max_wait_s)
+    try:
+        yield got
+    finally:
+        if got:
+            _gate.release()

@@ -1,0 +1,129 @@
+"""The Playground's admission gate: arrival order, bounded waits, places given back."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from pages.ui import admission
+from pages.ui.admission import FairGate
+
+
+def _wait_until(predicate: object, timeout: float = 5.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > end:
+            raise AssertionError("condition not reached")
+        time.sleep(0.001)
+
+
+def test_waiters_are_served_in_arrival_order_even_against_late_arrivals() -> None:
+    gate = FairGate(1)
+    assert gate.acquire(timeout=1)
+    order: list[int] = []
+    threads = []
+    for i in range(6):
+        def run(i: int = i) -> None:
+            assert gate.acquire(timeout=10)
+            order.append(i)
+            gate.release()
+        t = threading.Thread(target=run)
+        t.start()
+        threads.append(t)
+        _wait_until(lambda n=i + 1: len(gate._waiters) == n)
+    # A thread arriving as the place frees up must queue behind the six, not barge in.
+    gate.release()
+    assert gate.acquire(timeout=10)
+    order.append(99)
+    gate.release()
+    for t in threads:
+        t.join(timeout=10)
+    assert order == [0, 1, 2, 3, 4, 5, 99]
+
+
+def test_a_waiter_that_times_out_leaves_the_queue_and_takes_no_place() -> None:
+    gate = FairGate(1)
+    assert gate.acquire(timeout=1)
+    t0 = time.monotonic()
+    assert gate.acquire(timeout=0.05) is False
+    assert time.monotonic() - t0 >= 0.05
+    assert not gate._waiters
+    gate.release()
+    assert gate.acquire(timeout=0)  # the place is free again, not lost
+    gate.release()
+    assert gate._free == 1
+
+
+def test_places_bound_how_many_hold_the_gate_at_once() -> None:
+    gate = FairGate(2)
+    inside, peak, lock = [0], [0], threading.Lock()
+
+    def run() -> None:
+        assert gate.acquire(timeout=10)
+        with lock:
+            inside[0] += 1
+            peak[0] = max(peak[0], inside[0])
+        time.sleep(0.01)
+        with lock:
+            inside[0] -= 1
+        gate.release()
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert peak[0] == 2 and gate._free == 2
+
+
+def test_a_gate_needs_a_place() -> None:
+    with pytest.raises(ValueError, match="at least one place, got 0"):
+        FairGate(0)
+
+
+def test_render_slot_gives_the_place_back_when_the_run_is_interrupted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gate = FairGate(1)
+    monkeypatch.setattr(admission, "_gate", gate)
+    monkeypatch.setattr(admission, "SLOTS", 1)
+    with pytest.raises(RuntimeError), admission.render_slot() as got:
+        assert got
+        raise RuntimeError("a rerun or stop exception ends the run early")
+    with admission.render_slot(max_wait_s=0) as got_again:
+        assert got_again
+
+
+def test_a_run_that_waits_too_long_goes_ahead_without_a_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gate = FairGate(1)
+    monkeypatch.setattr(admission, "_gate", gate)
+    monkeypatch.setattr(admission, "SLOTS", 1)
+    assert gate.acquire(timeout=1)  # a very long run holds the only place
+    with admission.render_slot(max_wait_s=0.02) as got:
+        assert got is False
+    gate.release()
+    assert gate._free == 1  # the run without a place gave nothing back
+
+
+def test_zero_slots_switch_the_gate_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(admission, "SLOTS", 0)
+    with admission.render_slot() as got:
+        assert got is False
+
+
+@pytest.mark.parametrize(("value", "slots"), [("", 1), ("0", 0), ("3", 3)])
+def test_slots_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str, slots: int
+) -> None:
+    monkeypatch.setenv("DROPLAB_RENDER_SLOTS", value)
+    assert admission._slots() == slots
+
+
+def test_a_bad_slot_count_names_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DROPLAB_RENDER_SLOTS", "two")
+    with pytest.raises(ValueError, match="'two'"):
+        admission._slots()
