@@ -205,6 +205,7 @@ class Session:
         # The page the server last ran. The browser names it by hash in every later rerun;
         # naming it by ``page`` again would rerun the link's alias (a forward) first.
         self.page_hash = ""
+        self.loaded_images: set[str] = set()
 
     def open(self) -> Run:
         """Connect and run the page for this session's link (the page load)."""
@@ -304,6 +305,9 @@ class Session:
                 if fwd.WhichOneof("type") == "page_info_changed":
                     # The browser's address bar follows the app; the next rerun sends it.
                     self.query = fwd.page_info_changed.query_string
+                elif fwd.WhichOneof("type") == "navigation":
+                    # The page that ran (new_session names the main script instead).
+                    self.page_hash = fwd.navigation.page_script_hash
                 return fwd
 
     def wait(self, t0: float) -> Run:
@@ -319,7 +323,6 @@ class Session:
             fwd = self._next(t0 + self.timeout)
             kind = fwd.WhichOneof("type")
             if kind == "new_session":
-                self.page_hash = fwd.new_session.page_script_hash
                 rerun = set(fwd.metadata.run.fragment_ids)
                 stale = [p for p in elements if not rerun or owners.get(p, "") in rerun]
                 for path in stale:
@@ -358,12 +361,16 @@ class Session:
                 raise ProtocolError("the run finished without showing progress")
 
     def fetch_images(self, run: Run) -> int:
-        """GET every image of ``run`` as a browser would; returns how many failed."""
+        """GET the images of ``run`` as a browser would; returns how many failed.
+
+        Like a browser tab, only images this session has not loaded yet: an image whose
+        URL (a hash of its bytes) a rerun sends again is not requested again."""
         failed = 0
         for url in run.image_urls():
             full = url if url.startswith("http") else self.base_url + "/" + url.lstrip("/")
-            if not full.startswith(self.base_url):
-                continue  # data: URLs or external links are not the server's work
+            if not full.startswith(self.base_url) or full in self.loaded_images:
+                continue  # data: URLs and external links are not the server's work
+            self.loaded_images.add(full)
             try:
                 with urllib.request.urlopen(full, timeout=self.timeout) as resp:
                     resp.read()

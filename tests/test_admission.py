@@ -21,12 +21,12 @@ def _wait_until(predicate: object, timeout: float = 5.0) -> None:
 
 def test_waiters_are_served_in_arrival_order_even_against_late_arrivals() -> None:
     gate = FairGate(1)
-    assert gate.acquire(timeout=1)
+    assert gate.acquire(stall_s=1)
     order: list[int] = []
     threads = []
     for i in range(6):
         def run(i: int = i) -> None:
-            assert gate.acquire(timeout=10)
+            assert gate.acquire(stall_s=10)
             order.append(i)
             gate.release()
         t = threading.Thread(target=run)
@@ -35,7 +35,7 @@ def test_waiters_are_served_in_arrival_order_even_against_late_arrivals() -> Non
         _wait_until(lambda n=i + 1: len(gate._waiters) == n)
     # A thread arriving as the place frees up must queue behind the six, not barge in.
     gate.release()
-    assert gate.acquire(timeout=10)
+    assert gate.acquire(stall_s=10)
     order.append(99)
     gate.release()
     for t in threads:
@@ -43,17 +43,44 @@ def test_waiters_are_served_in_arrival_order_even_against_late_arrivals() -> Non
     assert order == [0, 1, 2, 3, 4, 5, 99]
 
 
-def test_a_waiter_that_times_out_leaves_the_queue_and_takes_no_place() -> None:
+def test_a_waiter_behind_a_stuck_gate_gives_up_and_takes_no_place() -> None:
     gate = FairGate(1)
-    assert gate.acquire(timeout=1)
+    assert gate.acquire(stall_s=1)
     t0 = time.monotonic()
-    assert gate.acquire(timeout=0.05) is False
+    assert gate.acquire(stall_s=0.05) is False
     assert time.monotonic() - t0 >= 0.05
     assert not gate._waiters
     gate.release()
-    assert gate.acquire(timeout=0)  # the place is free again, not lost
+    assert gate.acquire(stall_s=0)  # the place is free again, not lost
     gate.release()
     assert gate._free == 1
+
+
+def test_a_long_queue_that_moves_is_waited_out_past_the_stall_time() -> None:
+    """Ten runs of 50 ms behind each other: the last waits ~0.5 s, over three times the
+    stall time, and still gets its place in turn (a plain timeout on the wait would have
+    let the tail of the queue in all at once)."""
+    gate = FairGate(1)
+    got: list[bool] = []
+
+    def run() -> None:
+        ok = gate.acquire(stall_s=0.15)
+        got.append(ok)
+        time.sleep(0.05)
+        if ok:
+            gate.release()
+
+    assert gate.acquire(stall_s=1)
+    threads = [threading.Thread(target=run) for _ in range(10)]
+    for t in threads:
+        t.start()
+    _wait_until(lambda: len(gate._waiters) == 10)
+    t0 = time.monotonic()
+    gate.release()
+    for t in threads:
+        t.join(timeout=10)
+    assert got == [True] * 10
+    assert time.monotonic() - t0 >= 0.45
 
 
 def test_places_bound_how_many_hold_the_gate_at_once() -> None:
@@ -61,7 +88,7 @@ def test_places_bound_how_many_hold_the_gate_at_once() -> None:
     inside, peak, lock = [0], [0], threading.Lock()
 
     def run() -> None:
-        assert gate.acquire(timeout=10)
+        assert gate.acquire(stall_s=10)
         with lock:
             inside[0] += 1
             peak[0] = max(peak[0], inside[0])
@@ -92,18 +119,18 @@ def test_render_slot_gives_the_place_back_when_the_run_is_interrupted(
     with pytest.raises(RuntimeError), admission.render_slot() as got:
         assert got
         raise RuntimeError("a rerun or stop exception ends the run early")
-    with admission.render_slot(max_wait_s=0) as got_again:
+    with admission.render_slot(stall_s=0) as got_again:
         assert got_again
 
 
-def test_a_run_that_waits_too_long_goes_ahead_without_a_place(
+def test_a_run_behind_a_stuck_run_goes_ahead_without_a_place(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     gate = FairGate(1)
     monkeypatch.setattr(admission, "_gate", gate)
     monkeypatch.setattr(admission, "SLOTS", 1)
-    assert gate.acquire(timeout=1)  # a very long run holds the only place
-    with admission.render_slot(max_wait_s=0.02) as got:
+    assert gate.acquire(stall_s=1)  # a very long run holds the only place
+    with admission.render_slot(stall_s=0.02) as got:
         assert got is False
     gate.release()
     assert gate._free == 1  # the run without a place gave nothing back

@@ -361,3 +361,32 @@ def test_unusable_weights_are_a_message_and_the_math_still_works(
     assert "could not be loaded" in texts(at.error) and "corrupt" in texts(at.error)
     at = open_page("theory")
     assert not at.exception and at.dataframe  # the math needs no network
+
+
+def test_the_playground_fragment_runs_inside_the_admission_gate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every run of the controls-and-results fragment holds a place in the gate, so a
+    class's burst of identical clicks is served in turn (pages.ui.admission)."""
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+
+    from pages.ui import admission
+
+    entered: list[float] = []
+
+    @contextmanager
+    def recording_slot(stall_s: float = admission.STALL_S) -> Iterator[bool]:
+        entered.append(stall_s)
+        yield True
+
+    monkeypatch.setattr(admission, "render_slot", recording_slot)
+    at = open_page(keep="0.85")
+    assert_clean(at)
+    assert entered == [admission.STALL_S]
+    at.slider(key="keep").set_value(0.8).run()
+    assert_clean(at)
+    assert len(entered) == 2
+    # Pages without a gate are not slowed down by it.
+    open_page("theory")
+    assert len(entered) == 2

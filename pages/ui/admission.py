@@ -9,19 +9,21 @@ every run had ended (bench/load_test.py; a timeline of the burst put the median 
 end 2.6 s before its result left the server). A gate with one place serves the runs in
 arrival order and leaves the event loop the other half of the GIL. Python work gains
 nothing from a second place: the GIL runs one thread at a time, and a probe's torch
-kernels already use every core. A run that waits longer than :data:`MAX_WAIT_S` goes
-ahead anyway, so a very long run slows the others down but never stops them.
+kernels already use every core. If the gate does not move for :data:`STALL_S` (a run
+holding its place far too long), the waiters go ahead without one, so a stuck run slows
+the others down but never stops them.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["MAX_WAIT_S", "SLOTS", "FairGate", "render_slot"]
+__all__ = ["SLOTS", "STALL_S", "FairGate", "render_slot"]
 
 
 def _slots() -> int:
@@ -48,26 +50,38 @@ class FairGate:
         self._lock = threading.Lock()
         self._free = places
         self._waiters: deque[threading.Event] = deque()
+        self._moved = time.monotonic()  # when a place was last taken or given back
 
-    def acquire(self, timeout: float) -> bool:
-        """Take a place, waiting at most ``timeout`` seconds; whether one was taken."""
+    def acquire(self, stall_s: float) -> bool:
+        """Take a place; whether one was taken.
+
+        Waits as long as the queue moves: only when no place has been taken or given
+        back for ``stall_s`` seconds (a run that holds it far too long) does the waiter
+        give up. A timeout on the wait itself would release a long but moving queue all
+        at once, exactly when it is longest.
+        """
         with self._lock:
             if self._free and not self._waiters:
                 self._free -= 1
+                self._moved = time.monotonic()
                 return True
             handed = threading.Event()
             self._waiters.append(handed)
-        if handed.wait(timeout):
-            return True
-        with self._lock:
-            if handed.is_set():  # handed over between the timeout and this lock
+        while True:
+            with self._lock:
+                if handed.is_set():  # handed over just now
+                    return True
+                still = time.monotonic() - self._moved
+                if still >= stall_s:
+                    self._waiters.remove(handed)
+                    return False
+            if handed.wait(stall_s - still):
                 return True
-            self._waiters.remove(handed)
-            return False
 
     def release(self) -> None:
         """Give the place back, to the longest waiter if there is one."""
         with self._lock:
+            self._moved = time.monotonic()
             if self._waiters:
                 self._waiters.popleft().set()
             else:
@@ -75,18 +89,19 @@ class FairGate:
 
 
 SLOTS = _slots()
-MAX_WAIT_S = 5.0
+STALL_S = 5.0
 _gate = FairGate(max(SLOTS, 1))
 
 
 @contextmanager
-def render_slot(max_wait_s: float = MAX_WAIT_S) -> Iterator[bool]:
+def render_slot(stall_s: float = STALL_S) -> Iterator[bool]:
     """Hold one of :data:`SLOTS` places while the block runs; yields whether it got one.
 
-    Waiting releases the GIL. A waiter that got no place within ``max_wait_s`` runs
-    without one (and yields False), as does every run when :data:`SLOTS` is 0.
+    Waiting releases the GIL. A waiter gives up and runs without a place (yielding False)
+    only if the gate did not move for ``stall_s`` seconds; every run does when
+    :data:`SLOTS` is 0.
     """
-    got = SLOTS > 0 and _gate.acquire(max_wait_s)
+    got = SLOTS > 0 and _gate.acquire(stall_s)
     try:
         yield got
     finally:
