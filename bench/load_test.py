@@ -101,6 +101,8 @@ class Run:
     progress: list[str]
     # delta path -> id of the fragment that drew the element ("" outside any fragment)
     owners: dict[tuple[int, ...], str] = field(default_factory=dict)
+    # delta paths this run (re)drew: what the browser had to render again
+    drawn: frozenset[tuple[int, ...]] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -141,6 +143,11 @@ class Run:
     def fingerprint(self) -> tuple[str, ...]:
         """The page's texts with wall-clock timings blanked (equal for equal links)."""
         return tuple(TIMING.sub("<t>", t) for t in self.texts())
+
+    def redrew(self, widget_id: str) -> bool:
+        """Whether this run drew the widget ``widget_id`` again."""
+        return any(kind in WIDGET_KINDS and proto.id == widget_id and path in self.drawn
+                   for path, (kind, proto) in self.elements.items())
 
     def fragment_of(self, widget_id: str) -> str:
         """Id of the fragment that drew the widget ``widget_id`` ("" for none)."""
@@ -192,6 +199,14 @@ def widget_state(kind: str, proto: Any, value: Any) -> WidgetState:
     return ws
 
 
+def with_param(query: str, key: str, value: Any) -> str:
+    """``query`` with ``key`` set to ``value`` (a list or tuple: the key once per item)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    kept = [(k, v) for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True) if k != key]
+    text = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+    return urllib.parse.urlencode(kept + [(key, t) for t in text])
+
+
 class Session:
     """One browser-equivalent session of the app over Streamlit's websocket protocol."""
 
@@ -229,6 +244,9 @@ class Session:
             if key not in widgets:
                 raise ProtocolError(f"no widget bound to {key!r}; have {sorted(widgets)}")
             states.widgets.append(widget_state(*widgets[key], value))
+            # The browser writes a bound widget's new value into its address bar itself,
+            # and sends that address with the rerun (the server may not redraw the widget).
+            self.query = with_param(self.query, key, value)
         fragments = {self.last.fragment_of(w.id) for w in states.widgets}
         return self._run(states, fragments.pop() if len(fragments) == 1 else "")
 
@@ -313,38 +331,48 @@ class Session:
     def wait(self, t0: float) -> Run:
         """Read messages until a run finishes for good (not superseded); returns it.
 
-        A fragment rerun replaces only what its fragments drew, as in the browser.
-        ``progress`` of the result also holds progress texts of runs it superseded."""
+        As in the browser, a run replaces what it redraws, and when it finishes for good
+        it drops what it did not redraw of the parts it ran: everything after a full
+        run, the elements of its fragments (and of fragments nested in them) after a
+        fragment rerun. ``progress`` also holds progress texts of runs it superseded."""
         before = self.last
         elements = dict(before.elements) if before else {}
         owners = dict(before.owners) if before else {}
         progress: list[str] = []
+        drawn: set[tuple[int, ...]] = set()
+        ran: set[str] = set()
+        full = False
         while True:
             fwd = self._next(t0 + self.timeout)
             kind = fwd.WhichOneof("type")
             if kind == "new_session":
-                rerun = set(fwd.metadata.run.fragment_ids)
-                stale = [p for p in elements if not rerun or owners.get(p, "") in rerun]
-                for path in stale:
-                    elements.pop(path)
-                    owners.pop(path, None)
+                # A superseded run's elements stay until the run that follows drops them.
+                drawn, ran = set(), set(fwd.metadata.run.fragment_ids)
+                full = not ran
             elif kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
                 el = fwd.delta.new_element
                 el_kind = el.WhichOneof("type")
                 path = tuple(fwd.metadata.delta_path)
                 elements[path] = (el_kind, getattr(el, el_kind))
                 owners[path] = fwd.delta.fragment_id
+                drawn.add(path)
+                ran.add(fwd.delta.fragment_id)
                 if el_kind == "progress":
                     progress.append(el.progress.text)
             elif kind == "script_finished":
                 if fwd.script_finished == FINISHED_RERUN:
                     continue  # interrupted by a newer rerun, which follows
+                for path in [p for p in elements if p not in drawn
+                             and (full or owners.get(p, "") in ran)]:
+                    elements.pop(path)
+                    owners.pop(path, None)
                 run = Run(
                     latency_s=time.perf_counter() - t0,
                     status=fwd.script_finished,
                     elements=elements,
                     progress=progress,
                     owners=owners,
+                    drawn=frozenset(drawn),
                 )
                 self.last = run
                 return run

@@ -35,7 +35,7 @@ from pages.ui.model import require_model
 from pages.ui.playground_view import PlaygroundView
 from pages.ui.playground_view import playground_view as build_view
 from pages.ui.probing import input_digest, model_input, pass_text, run_probe, sites_of
-from pages.ui.regularizer import Regularizer, regularizer_controls
+from pages.ui.regularizer import Regularizer, draw_choices, read_choices, regularizer_from
 from pages.ui.shared import shared_view
 from pages.ui.views import cam_pictures
 
@@ -170,20 +170,46 @@ def _record(
             "site": site}
 
 
+RESULTS = "playground-results"
+
+
+def _rerun_results() -> None:
+    # The change alters nothing else in the sidebar: redraw only the results.
+    st.rerun(RESULTS)
+
+
 @st.fragment
 def regularizer_and_results(frame: Panel, picture: Picture) -> None:
-    """The regularizer controls (sidebar) and the probe's view of them (main area)."""
+    """The regularizer controls (sidebar) and, nested, the results they make (main area)."""
     with render_slot():  # a class clicking one preset together is served in turn
-        _regularizer_and_results(frame.for_fragment(), picture)
+        panel = frame.for_fragment()
+        lesson_presets(panel)  # here, so that applying one reruns only this fragment
+        draw_choices(panel, light=_rerun_results)
+        results(panel, picture)
 
 
-def _regularizer_and_results(panel: Panel, picture: Picture) -> None:
-    lesson_presets(panel)  # here, so that applying one reruns only this fragment
-    reg = regularizer_controls(panel)
+@st.fragment(key=RESULTS)
+def results(controls: Panel, picture: Picture) -> None:
+    """The probe's view of the controls' current values (main area).
+
+    A light change (keep_prob, block size, seed, ...) reruns only this: the browser then
+    redraws the results and not the two dozen controls around them.
+    """
+    with render_slot():  # within the controls' place when they are drawing it
+        _results(controls.for_fragment(), picture)
+
+
+def _results(panel: Panel, picture: Picture) -> None:
+    # A rerun of this fragment alone may write to the page's notices only where the last
+    # full run did: so every run opens its own box there, empty or not.
+    panel.notices = panel.notices.container()
+    made = regularizer_from(read_choices(panel))
     loaded = require_model()
-    if reg is None:
+    if isinstance(made, str):
+        panel.notices.error(made)
         panel.show_problems()
         return
+    reg = made
     status = st.container()
     pictures_row = st.columns(3)
     st.subheader("Masks at one site")

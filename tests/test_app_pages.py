@@ -366,8 +366,9 @@ def test_unusable_weights_are_a_message_and_the_math_still_works(
 def test_the_playground_fragment_runs_inside_the_admission_gate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Every run of the controls-and-results fragment holds a place in the gate, so a
-    class's burst of identical clicks is served in turn (pages.ui.admission)."""
+    """Every run of the controls fragment and of the results fragment nested in it holds
+    a place in the gate, so a class's burst of identical clicks is served in turn
+    (pages.ui.admission); a light change reruns the results alone, through the gate."""
     from collections.abc import Iterator
     from contextlib import contextmanager
 
@@ -383,10 +384,10 @@ def test_the_playground_fragment_runs_inside_the_admission_gate(
     monkeypatch.setattr(admission, "render_slot", recording_slot)
     at = open_page(keep="0.85")
     assert_clean(at)
-    assert entered == [admission.STALL_S]
+    assert entered == [admission.STALL_S] * 2  # the controls, then the results within
     at.slider(key="keep").set_value(0.8).run()
     assert_clean(at)
-    assert len(entered) == 2
+    assert len(entered) == 3
     # Pages without a gate are not slowed down by it.
     open_page("theory")
-    assert len(entered) == 2
+    assert len(entered) == 3

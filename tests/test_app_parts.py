@@ -347,3 +347,56 @@ def test_settings_record_and_summary_with_schedule() -> None:
     none = Regularizer(settings=ProbeSettings(method="none"), seed=0, keep_prob=1.0,
                        schedule=None, step=None)
     assert none.summary() == "No regularizer" and "schedule" not in settings_record(none, "x")
+
+
+# --- reading the controls without drawing them -------------------------------------------
+
+
+def _draw_and_read() -> None:
+    import streamlit as st
+
+    from pages.ui.controls import Panel
+    from pages.ui.regularizer import draw_choices, read_choices
+
+    panel = Panel(check_link=True, area=st.sidebar.container(), notices=st.container())
+    drawn = draw_choices(panel)
+    st.session_state["drawn"], st.session_state["read"] = drawn, read_choices(panel)
+
+
+def test_reading_the_controls_back_gives_what_drawing_them_returned() -> None:
+    """The Playground's results fragment reads the sidebar without drawing it. For every
+    kind of control (slider, number box, toggle, select, segmented, multiselect) the value
+    read back equals the one the widget returned, from a link and after user changes."""
+    from streamlit.testing.v1 import AppTest
+
+    from pages.ui.regularizer import regularizer_from
+
+    at = AppTest.from_function(_draw_and_read, default_timeout=60)
+    at.query_params.update({
+        "method": "DropPath", "keep": "0.7", "sched": "true", "start": "0.95",
+        "total": "2000", "step": "1500", "block": "3", "gamma": "paper", "seeding": "valid",
+        "per_channel": "false", "stages": ["layer2", "layer3"], "where": "skip",
+        "depth": "true", "cam": "layer3", "seed": "12",
+    })
+    at.run()
+    assert not at.exception
+    drawn = at.session_state["drawn"]
+    assert drawn == at.session_state["read"]
+    assert (drawn.method, drawn.total, drawn.step, drawn.stages) == (
+        "drop_path", 2000, 1500, ("layer2", "layer3"))
+    assert isinstance(drawn.total, int) and isinstance(drawn.stages, tuple)
+    reg = regularizer_from(drawn)
+    assert not isinstance(reg, str)
+    assert reg.settings.where == "branch" and reg.step == 1500  # DropPath drops branches
+    assert reg.keep_prob == pytest.approx(
+        LinearSchedule(start_keep=0.95, end_keep=0.9, total_steps=2000).keep_prob(1500))
+
+    at.toggle(key="sched").set_value(False).run()  # keep_prob is enabled again
+    at.slider(key="keep").set_value(0.55)
+    at.multiselect(key="stages").set_value([])
+    at.number_input(key="seed").set_value(99)
+    at.run()
+    drawn = at.session_state["drawn"]
+    assert drawn == at.session_state["read"]
+    assert (drawn.keep, drawn.stages, drawn.seed, drawn.schedule) == (0.55, (), 99, None)
+    assert "at least one stage" in regularizer_from(drawn)  # type: ignore[operator]

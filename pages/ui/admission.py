@@ -93,17 +93,31 @@ STALL_S = 5.0
 _gate = FairGate(max(SLOTS, 1))
 
 
+_held = threading.local()  # how deep this thread is in render_slot blocks
+
+
 @contextmanager
 def render_slot(stall_s: float = STALL_S) -> Iterator[bool]:
     """Hold one of :data:`SLOTS` places while the block runs; yields whether it got one.
 
     Waiting releases the GIL. A waiter gives up and runs without a place (yielding False)
     only if the gate did not move for ``stall_s`` seconds; every run does when
-    :data:`SLOTS` is 0.
+    :data:`SLOTS` is 0. A block inside another on the same thread (a fragment drawn by
+    a fragment) runs under the outer block's place: it neither waits nor counts twice.
     """
+    depth = getattr(_held, "depth", 0)
+    if depth:
+        _held.depth = depth + 1
+        try:
+            yield _held.got
+        finally:
+            _held.depth = depth
+        return
     got = SLOTS > 0 and _gate.acquire(stall_s)
+    _held.depth, _held.got = 1, got
     try:
         yield got
     finally:
+        _held.depth = 0
         if got:
             _gate.release()

@@ -12,14 +12,18 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 __all__ = [
-    "Choice", "Control", "Flag", "Multi", "Number", "Panel", "Slider", "first_run_of_visit",
+    "Callback", "Choice", "Control", "Flag", "Multi", "Number", "Panel", "Slider",
+    "first_run_of_visit",
 ]
+
+
+Callback: TypeAlias = Callable[[], None]
 
 
 def _fmt(value: object) -> str:
@@ -46,8 +50,15 @@ class Control(ABC):
         """Why the link's value(s) for this control are unusable, or None if they are fine."""
 
     @abstractmethod
-    def widget(self, *, disabled: bool, **dynamic: Any) -> Any:
-        """Draw the widget in the current container and return its value."""
+    def widget(self, *, disabled: bool, on_change: Callback | None = None, **dynamic: Any) -> Any:
+        """Draw the widget in the current container and return its value.
+
+        ``on_change`` runs when the user changes it, before the rerun it causes.
+        """
+
+    def from_state(self, value: Any, **dynamic: Any) -> Any:
+        """The widget's session-state ``value`` as :meth:`widget` returns it."""
+        return value
 
     @abstractmethod
     def default_value(self, **dynamic: Any) -> Any:
@@ -92,12 +103,14 @@ class Slider(Control):
             return f"`{self.key}={text}` is not a whole number"
         return None
 
-    def widget(self, *, disabled: bool, hi: float | None = None) -> float:
+    def widget(
+        self, *, disabled: bool, on_change: Callback | None = None, hi: float | None = None
+    ) -> float:
         lo, top = self.bounds(hi)
         return st.slider(
             self.label, min_value=lo, max_value=top, value=self.default_value(hi),
             step=self.step, format=self.fmt, key=self.key, help=self.help,
-            disabled=disabled, bind="query-params",
+            disabled=disabled, on_change=on_change, bind="query-params",
         )
 
 
@@ -123,14 +136,17 @@ class Number(Control):
             return f"`{self.key}={text}` is outside {self.lo}..{self.hi}"
         return None
 
-    def widget(self, *, disabled: bool) -> int:
+    def widget(self, *, disabled: bool, on_change: Callback | None = None) -> int:
         return int(
             st.number_input(
                 self.label, min_value=self.lo, max_value=self.hi, value=self.default,
                 step=self.step, key=self.key, help=self.help, disabled=disabled,
-                bind="query-params",
+                on_change=on_change, bind="query-params",
             )
         )
+
+    def from_state(self, value: Any) -> int:
+        return int(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,10 +166,10 @@ class Flag(Control):
             return f"`{self.key}={raw[-1]}` is not true or false"
         return None
 
-    def widget(self, *, disabled: bool) -> bool:
+    def widget(self, *, disabled: bool, on_change: Callback | None = None) -> bool:
         return st.toggle(
             self.label, value=self.default, key=self.key, help=self.help,
-            disabled=disabled, bind="query-params",
+            disabled=disabled, on_change=on_change, bind="query-params",
         )
 
 
@@ -187,12 +203,18 @@ class Choice(Control):
             return f"`{self.key}={raw[-1]}` is not one of {', '.join(labels)}"
         return None
 
-    def widget(self, *, disabled: bool, options: Sequence[str] | None = None) -> str:
+    def widget(
+        self,
+        *,
+        disabled: bool,
+        on_change: Callback | None = None,
+        options: Sequence[str] | None = None,
+    ) -> str:
         opts = tuple(options) if options is not None else self.options
         default = self.default_value(opts)
         common: dict[str, Any] = {
             "format_func": self.label_of, "key": self.key, "help": self.help, "disabled": disabled,
-            "bind": "query-params",
+            "on_change": on_change, "bind": "query-params",
         }
         if self.style == "segmented":
             chosen = st.segmented_control(
@@ -201,6 +223,9 @@ class Choice(Control):
         else:
             chosen = st.selectbox(self.label, opts, index=opts.index(default), **common)
         return default if chosen is None else chosen
+
+    def from_state(self, value: Any, options: Sequence[str] | None = None) -> str:
+        return self.default_value(options) if value is None else value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,12 +250,15 @@ class Multi(Control):
             return f"`{self.key}`: ignored {names} (not one of {', '.join(self.options)})"
         return f"`{self.key}`: {names} is not one of {', '.join(self.options)}"
 
-    def widget(self, *, disabled: bool) -> tuple[str, ...]:
+    def widget(self, *, disabled: bool, on_change: Callback | None = None) -> tuple[str, ...]:
         chosen = st.multiselect(
             self.label, self.options, default=list(self.default), key=self.key,
-            help=self.help, disabled=disabled, bind="query-params",
+            help=self.help, disabled=disabled, on_change=on_change, bind="query-params",
         )
         return tuple(chosen)
+
+    def from_state(self, value: Any) -> tuple[str, ...]:
+        return tuple(value)
 
 
 def first_run_of_visit(page: str) -> bool:
@@ -281,19 +309,35 @@ class Panel:
         *,
         area: DeltaGenerator | None = None,
         disabled: bool = False,
+        on_change: Callback | None = None,
         **dynamic: Any,
     ) -> Any:
-        """Draw ``control`` (``dynamic`` overrides bounds/options) and return its value."""
+        """Draw ``control`` (``dynamic`` overrides bounds/options) and return its value.
+
+        ``on_change`` replaces the rerun a change causes (e.g. one that reruns only the
+        part of the page showing results); a teacher-fixed control cannot change.
+        """
         raw = st.query_params.get_all(control.key) if self.check_link else []
         problem = control.url_problem(raw, **dynamic) if raw else None
         locked = control.group in self.locked
         place = self._locked_container() if locked else (area or self.area)
         with place:
-            value = control.widget(disabled=locked or disabled, **dynamic)
+            value = control.widget(disabled=locked or disabled, on_change=on_change, **dynamic)
         if problem:
             # Report what the widget really took instead (Streamlit's own fallback).
             self.problems.append(f"{control.label}: {problem}; using {control.describe(value)}.")
         return value
+
+    def value(self, control: Control, **dynamic: Any) -> Any:
+        """``control``'s current value, read without drawing it (as its widget returns it).
+
+        For a rerun of the part of a page that shows results: the controls it reads were
+        drawn by an earlier run, and a change to one is already in the session state.
+        """
+        state = st.session_state
+        if control.key not in state:
+            return control.default_value(**dynamic)
+        return control.from_state(state[control.key], **dynamic)
 
     def for_fragment(self) -> Panel:
         """A panel for one run of an ``st.fragment`` that draws into this panel's areas.

@@ -19,7 +19,7 @@ from dropcore.train import RunConfig
 from dropcore.train.presets import LESSONS, SIZES, lesson_runs
 
 from . import catalog as c
-from .controls import Choice, Flag, Multi, Panel, Slider
+from .controls import Callback, Choice, Flag, Multi, Panel, Slider
 
 __all__ = [
     "CLASSIFIER",
@@ -44,12 +44,19 @@ CUSTOM = "custom"
 class Pills(Choice):
     """A :class:`Choice` drawn as pills (the lesson picker); one is always selected."""
 
-    def widget(self, *, disabled: bool, options: Sequence[str] | None = None) -> str:
+    def widget(
+        self,
+        *,
+        disabled: bool,
+        on_change: Callback | None = None,
+        options: Sequence[str] | None = None,
+    ) -> str:
         opts = tuple(options) if options is not None else self.options
         default = self.default_value(opts)
         chosen = st.pills(
             self.label, opts, default=default, format_func=self.label_of, key=self.key,
-            help=self.help, disabled=disabled, bind="query-params", required=True,
+            help=self.help, disabled=disabled, on_change=on_change, bind="query-params",
+            required=True,
         )
         return default if chosen is None else chosen
 

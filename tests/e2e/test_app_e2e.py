@@ -119,6 +119,9 @@ def test_sliders_and_methods_update_the_playground(page: object, streamlit_serve
         assert (name if name != "None" else "No regularizer") in status
         assert_no_exception(page)
     assert "method=" not in page.url  # type: ignore[attr-defined]  # back to the default
+    # The slider changes reran only the results; redrawing the controls since kept them.
+    assert "DropBlock · keep_prob 0.89 · block 8 ·" in status, status
+    assert "keep=0.89" in page.url and "block=8" in page.url  # type: ignore[attr-defined]
     shot(page, "playground_after_changes")
 
 

@@ -1,5 +1,6 @@
-"""The Playground's regularizer and results run as a fragment: a regularizer change reruns
-only that part, and what the page then shows equals a full run of the same link.
+"""The Playground's regularizer controls and its results run as two nested fragments: a
+light change (keep_prob, block size, seed) reruns only the results, a method or preset
+change both, and what the page then shows equals a full run of the same link.
 
 Spoken over Streamlit's websocket protocol (bench/load_test.py), as a browser does: only
 the protocol says which part of the script a change reran.
@@ -24,21 +25,45 @@ def _open(base_url: str, query: str) -> Session:
     return sess
 
 
-def test_a_regularizer_change_reruns_only_the_fragment(streamlit_server: str) -> None:
+def test_a_light_change_reruns_only_the_results(streamlit_server: str) -> None:
     sess = _open(streamlit_server, LINK)
     try:
         before = sess.last
         assert before is not None
         run = sess.set(keep=0.8)
         assert run.status == FINISHED_FRAGMENT and not run.exceptions
-        # The frame was not redrawn but is still there; the fragment's part is new.
+        # The frame was not redrawn but is still there; the results are new.
         assert FRAME_TEXT in run.texts()
         kept = {p for p, owner in run.owners.items() if not owner}
         assert kept and kept == {p for p, owner in before.owners.items() if not owner}
         assert any("keep_prob 0.8 " in t for t in run.texts())
-        # The sidebar's controls are drawn by the fragment, the image picker is not.
-        assert run.fragment_of(run.widgets()["keep"][1].id)
-        assert not run.fragment_of(run.widgets()["image"][1].id)
+        widgets = run.widgets()
+        # The sidebar's controls are still on the page but were not drawn again; the
+        # site picker belongs to the results, which were.
+        assert not run.redrew(widgets["keep"][1].id) and not run.redrew(widgets["method"][1].id)
+        assert run.redrew(widgets["site"][1].id)
+        controls, results = run.fragment_of(widgets["keep"][1].id), run.fragment_of(
+            widgets["site"][1].id)
+        assert controls and results and controls != results
+        assert not run.fragment_of(widgets["image"][1].id)
+    finally:
+        sess.close()
+
+
+def test_a_method_change_redraws_the_controls_and_the_results(streamlit_server: str) -> None:
+    """Switching the method enables other controls: the sidebar is drawn again."""
+    sess = _open(streamlit_server, LINK)
+    try:
+        sess.set(keep=0.8)
+        run = sess.set(method="Dropout")
+        assert run.status == FINISHED_FRAGMENT and not run.exceptions
+        widgets = run.widgets()
+        assert run.redrew(widgets["keep"][1].id) and run.redrew(widgets["site"][1].id)
+        assert not run.redrew(widgets["image"][1].id)
+        status = next(t for t in run.texts() if "masks fingerprint" in t)
+        assert status.startswith("**Dropout · keep_prob 0.8 "), status
+        # The DropBlock controls are disabled now, drawn so by this run.
+        assert widgets["block"][1].disabled
     finally:
         sess.close()
 
