@@ -136,6 +136,29 @@ def test_a_run_behind_a_stuck_run_goes_ahead_without_a_place(
     assert gate._free == 1  # the run without a place gave nothing back
 
 
+def test_a_slot_inside_a_slot_runs_under_the_outer_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Playground's results fragment is drawn by its controls fragment: the inner
+    block must neither queue behind its own thread (a deadlock with one place) nor give
+    the place back early."""
+    gate = FairGate(1)
+    monkeypatch.setattr(admission, "_gate", gate)
+    monkeypatch.setattr(admission, "SLOTS", 1)
+    with admission.render_slot() as outer:
+        with admission.render_slot(stall_s=0.05) as inner:
+            assert outer is True and inner is True
+        assert gate._free == 0  # the inner block gave nothing back
+        others: list[bool] = []
+        waiter = threading.Thread(target=lambda: others.append(gate.acquire(stall_s=0.05)))
+        waiter.start()
+        waiter.join(timeout=5)
+        assert others == [False]  # another thread still finds the place taken
+    assert gate._free == 1
+    with admission.render_slot(stall_s=0) as again:  # the thread's depth was reset
+        assert again is True
+
+
 def test_zero_slots_switch_the_gate_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(admission, "SLOTS", 0)
     with admission.render_slot() as got:
