@@ -181,9 +181,12 @@ def _rerun_results() -> None:
 @st.fragment
 def regularizer_and_results(frame: Panel, picture: Picture) -> None:
     """The regularizer controls (sidebar) and, nested, the results they make (main area)."""
+    panel = frame.for_fragment()
+    # Here, so that applying one reruns only this fragment. Before the gate: a light
+    # change's run of this fragment ends at its first element (the keyed rerun of the
+    # results preempts it), and must not wait in line for that.
+    lesson_presets(panel)
     with render_slot():  # a class clicking one preset together is served in turn
-        panel = frame.for_fragment()
-        lesson_presets(panel)  # here, so that applying one reruns only this fragment
         draw_choices(panel, light=_rerun_results)
         results(panel, picture)
 
