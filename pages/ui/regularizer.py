@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
+from streamlit.delta_generator import DeltaGenerator
+
 from dropcore import LinearSchedule
 from dropcore.gamma import GammaMode, Seeding
 from dropcore.probe import ProbeSettings
@@ -105,7 +107,9 @@ class Choices:
         return self.method == "drop_path" and self.where == "skip"
 
 
-def _strength(panel: Panel, off: bool, light: Callback | None) -> dict[str, Any]:
+def _strength(
+    panel: Panel, off: bool, light: Callback | None
+) -> tuple[dict[str, Any], DeltaGenerator]:
     # The keep_prob slider comes first on screen but depends on the schedule toggle.
     keep_slot = panel.area.container()
     box = panel.area.container(border=panel.shows("strength"))
@@ -118,15 +122,19 @@ def _strength(panel: Panel, off: bool, light: Callback | None) -> dict[str, Any]
     total = values["total"]
     values["step"] = panel(c.STEP, area=box, disabled=idle, hi=total)
     values["keep"] = panel(c.KEEP, area=keep_slot, disabled=off or scheduled, on_change=light)
-    if scheduled:
-        now = LinearSchedule(start_keep=values["start"], end_keep=values["end"],
-                             total_steps=total).keep_prob(values["step"])
-        box.metric(
-            "keep_prob at this step", f"{now:.4f}",
-            delta=f"{now - values['start']:+.4f} since step 0", delta_color="off",
-            help="LinearSchedule(start_keep, end_keep, total_steps).keep_prob(step)",
-        )
-    return values
+    return values, box
+
+
+def _schedule_note(box: DeltaGenerator, choices: Choices) -> None:
+    """The keep_prob the schedule gives at the chosen step, under the schedule's controls."""
+    if not choices.scheduled:
+        return
+    now = choices.keep_in_effect
+    box.metric(
+        "keep_prob at this step", f"{now:.4f}",
+        delta=f"{now - choices.start:+.4f} since step 0", delta_color="off",
+        help="LinearSchedule(start_keep, end_keep, total_steps).keep_prob(step)",
+    )
 
 
 def draw_choices(panel: Panel, light: Callback | None = None) -> Choices:
@@ -140,7 +148,7 @@ def draw_choices(panel: Panel, light: Callback | None = None) -> Choices:
     if panel.shows("method", "strength"):
         area.subheader("Regularizer")
     method = panel(c.METHOD)
-    strength = _strength(panel, method == "none", light)
+    strength, schedule_box = _strength(panel, method == "none", light)
     inverted = panel(c.INVERTED, disabled=method != "dropout", on_change=light)
 
     if panel.shows("dropblock"):
@@ -164,6 +172,7 @@ def draw_choices(panel: Panel, light: Callback | None = None) -> Choices:
     choices = Choices(method=method, **strength, inverted=inverted, block=block, gamma=gamma,
                       seeding=seeding, per_channel=per_channel, stages=stages, where=where,
                       depth=depth, cam_layer=cam_layer, seed=panel(c.SEED, on_change=light))
+    _schedule_note(schedule_box, choices)
     if choices.branch_forced:
         area.caption("DropPath only drops residual branches: using the branch.")
     return choices
