@@ -5,8 +5,11 @@ Figures (medians, seconds), per device (CPU, and CUDA when present):
 * ``plain_fwd_bwd``: ``model(x)`` on an input that requires grad, then ``backward()`` of
   the top logit: the cost of a standard (hook-based) Grad-CAM of one image.
 * ``plain_fwd``: ``model(x)`` under ``no_grad`` (for scale).
-* ``probe_1``: one interaction: ``probe(samples=1)``: baseline + one draw, both CAMs,
-  every site recorded.
+* ``probe_1``: one interaction on a picture seen for the first time: ``probe(samples=1)``:
+  prefix, baseline and one draw, both CAMs, every site recorded.
+* ``probe_1_reused``: one interaction on a picture seen before (a slider or seed step):
+  the same with a warm :class:`~dropcore.probe.InputStore`, which supplies the prefix and
+  the baseline, as a server's ``cached_probe`` does.
 * ``probe_32``: ``probe(samples=32)`` (batched, chunked).
 * ``probe_1_x32``: 32 sequential ``probe(samples=1)`` calls (results dropped at once, as
   a page would).
@@ -37,7 +40,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import models
-from dropcore.probe import ProbeSettings, probe
+from dropcore.probe import InputStore, ProbeSettings, probe, probe_key
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -85,10 +88,18 @@ def bench_device(
         for seed in range(32):
             probe(model, x, settings, seed=seed, samples=1)
 
+    key = probe_key(model, x, settings)
+    store = InputStore(max_bytes=2**30)
+    seeds = iter(range(1, 1 << 30))
+
+    def reused() -> None:  # a new seed each time: only the draw is new
+        probe(model, x, settings, seed=next(seeds), reuse=store.reuse(key.model, key.image))
+
     fns: dict[str, Callable[[], object]] = {
         "plain_fwd_bwd": plain_fwd_bwd,
         "plain_fwd": plain_fwd,
         "probe_1": lambda: probe(model, x, settings, samples=1),
+        "probe_1_reused": reused,
         "probe_32": lambda: probe(model, x, settings, samples=32),
         "probe_1_x32": sequential,
     }
@@ -96,6 +107,7 @@ def bench_device(
     counts = {key: heavy if key in ("probe_32", "probe_1_x32") else reps for key in fns}
     figures = median_times(fns, counts, device)
     figures["ratio_probe_1_vs_plain_fwd_bwd"] = figures["probe_1"] / figures["plain_fwd_bwd"]
+    figures["ratio_probe_1_reused_vs_plain_fwd"] = figures["probe_1_reused"] / figures["plain_fwd"]
     figures["ratio_sequential_vs_batched_32"] = figures["probe_1_x32"] / figures["probe_32"]
     return figures
 

@@ -25,6 +25,7 @@ from .analysis import (
 )
 from .cache import (
     CacheStats,
+    InputStore,
     Lookup,
     ProbeCache,
     ProbeKey,
@@ -33,12 +34,14 @@ from .cache import (
     image_digest,
     probe_key,
     shared_cache,
+    shared_inputs,
 )
 from .engine import CHUNK_SIZES, draw_seed, probe
 from .gradcam import grad_cam, normalize_maps
 from .limiter import set_concurrency
 from .plan import site_names
 from .result import ProbeResult, SiteRecord
+from .reuse import Baseline, Reuse
 from .settings import METHODS, STAGES, WHERE, ProbeSettings
 
 __all__ = [
@@ -46,13 +49,16 @@ __all__ = [
     "METHODS",
     "STAGES",
     "WHERE",
+    "Baseline",
     "CacheStats",
     "DropRow",
+    "InputStore",
     "Lookup",
     "ProbeCache",
     "ProbeKey",
     "ProbeResult",
     "ProbeSettings",
+    "Reuse",
     "SharedCache",
     "SiteRecord",
     "TopKEntry",
@@ -70,6 +76,7 @@ __all__ = [
     "probe_key",
     "set_concurrency",
     "shared_cache",
+    "shared_inputs",
     "site_names",
     "topk_with_delta",
 ]

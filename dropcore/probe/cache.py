@@ -14,6 +14,9 @@ students ask for the same pass within a second; this cache turns that into one p
   made of inference tensors, so an in-place write raises (``RuntimeError``); the paths
   torch does not guard (``.numpy()``, ``.detach()``, ``.data``) only reach that copy.
   Nothing a page does can change what another session is served.
+* **Reused parts**: a miss still reuses the prefix and baseline of its model and image
+  (:mod:`.reuse`) from a second bounded store, :func:`shared_inputs`; a slider step on a
+  picture seen before runs only its draws.
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ from torch import nn
 
 from .engine import probe
 from .result import ProbeResult, SiteRecord
+from .reuse import Baseline
 from .settings import ProbeSettings
 
 __all__ = [
     "CacheStats",
+    "InputStore",
     "Lookup",
     "ProbeCache",
     "ProbeKey",
@@ -46,6 +51,7 @@ __all__ = [
     "probe_key",
     "result_nbytes",
     "shared_cache",
+    "shared_inputs",
 ]
 
 Source = Literal["computed", "hit", "joined"]
@@ -53,6 +59,9 @@ Progress = Callable[[int, int], None]
 K = TypeVar("K")
 V = TypeVar("V")
 _DEFAULT_MB = 256
+# ResNet-50 at 224 x 224: a prefix is 0.8-3.2 MB, a baseline 4 KB; 64 MB keeps every part a
+# class uses of a dozen pictures.
+_DEFAULT_INPUTS_MB = 64
 _DEFAULT_ENTRIES = 1024
 # How often a waiting caller runs its ``poll`` (a page's way to notice it was superseded).
 _POLL_S = 0.1
@@ -374,6 +383,56 @@ class ProbeCache(SharedCache[ProbeKey, ProbeResult]):
         return Lookup(result, source, key)
 
 
+def _part_nbytes(value: torch.Tensor | Baseline) -> int:
+    if isinstance(value, Baseline):
+        return value.logits.nbytes + value.cam.nbytes
+    return value.nbytes
+
+
+class InputStore:
+    """Prefixes and baselines (:mod:`.reuse`) of many (model, image) pairs, least recently
+    used evicted past ``max_bytes``; concurrent probes of one input compute each once.
+
+    Stored values are inference tensors (an in-place write raises) and go to the engine
+    only, which reads them.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self._parts: SharedCache[tuple[object, ...], torch.Tensor | Baseline] = SharedCache(
+            max_bytes, sizeof=_part_nbytes
+        )
+
+    def reuse(self, model: tuple[str, int], image: str) -> _InputParts:
+        """The :class:`~.reuse.Reuse` of one input: ``model`` and ``image`` as in
+        :class:`ProbeKey`."""
+        return _InputParts(self._parts, (model, image))
+
+    def stats(self) -> CacheStats:
+        """Counters and current size."""
+        return self._parts.stats()
+
+    def clear(self) -> None:
+        """Drop every stored part and reset the counters."""
+        self._parts.clear()
+
+
+@dataclass(frozen=True)
+class _InputParts:
+    parts: SharedCache[tuple[object, ...], torch.Tensor | Baseline]
+    input: tuple[object, ...]
+
+    def prefix(self, stop: int, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        value, _ = self.parts.get_or_compute((*self.input, "prefix", stop), compute)
+        return cast(torch.Tensor, value)
+
+    def baseline(
+        self, cam_layer: str, target: int | None, compute: Callable[[], Baseline]
+    ) -> Baseline:
+        value, _ = self.parts.get_or_compute((*self.input, "baseline", cam_layer, target),
+                                             compute)
+        return cast(Baseline, value)
+
+
 _shared: ProbeCache | None = None
 _shared_lock = threading.Lock()
 
@@ -386,6 +445,20 @@ def shared_cache() -> ProbeCache:
             mb = float(os.environ.get("DROPLAB_PROBE_CACHE_MB", _DEFAULT_MB))
             _shared = ProbeCache(max_bytes=int(mb * 2**20))
         return _shared
+
+
+_inputs: InputStore | None = None
+
+
+def shared_inputs() -> InputStore:
+    """The process-wide :class:`InputStore`; its budget is env ``DROPLAB_INPUT_CACHE_MB``
+    (default 64)."""
+    global _inputs
+    with _shared_lock:
+        if _inputs is None:
+            mb = float(os.environ.get("DROPLAB_INPUT_CACHE_MB", _DEFAULT_INPUTS_MB))
+            _inputs = InputStore(max_bytes=int(mb * 2**20))
+        return _inputs
 
 
 def cached_probe(
@@ -401,8 +474,11 @@ def cached_probe(
     poll: Callable[[], None] | None = None,
     cache: ProbeCache | None = None,
     image: str | None = None,
+    inputs: InputStore | None = None,
 ) -> Lookup:
-    """:func:`~.engine.probe` through ``cache`` (default: :func:`shared_cache`).
+    """:func:`~.engine.probe` through ``cache`` (default: :func:`shared_cache`), reusing
+    the prefix and baseline of this model and image from ``inputs`` (default:
+    :func:`shared_inputs`).
 
     ``progress`` is called only if this caller runs the pass; ``poll`` while it waits for
     an identical pass of another caller; ``image`` as in :func:`probe_key`. Arguments are
@@ -427,6 +503,7 @@ def cached_probe(
     key = probe_key(
         model, x, settings, seed=seed, samples=samples, target=target, record=record, image=image
     )
+    parts = (inputs if inputs is not None else shared_inputs()).reuse(key.model, key.image)
     return (cache if cache is not None else shared_cache()).lookup(
         key,
         lambda: probe(
@@ -438,6 +515,7 @@ def cached_probe(
             target=target,
             progress=progress,
             record=record,
+            reuse=parts,
         ),
         poll=poll,
     )

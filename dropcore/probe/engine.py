@@ -4,9 +4,12 @@ How it works (and why it is safe to call from many threads on one model):
 
 * The forward is functional (:mod:`.resnet`): modules are read, never called or changed,
   so no hook, ``train()``, module swap or BatchNorm update can happen.
-* Everything before the first injection site (and before the Grad-CAM layer) is computed
-  once at batch 1; the rest runs on a batch ``[baseline, draw_1 .. draw_k]`` per chunk
-  (expanded from one row where the first regularizer acts, see :mod:`.inject`).
+* Everything before the first injection site (and before the Grad-CAM layer), the
+  *prefix*, is computed once at batch 1, and so is the rest of the baseline (no
+  regularizer); the draws run on a batch ``[draw_1 .. draw_k]`` per chunk (expanded from
+  one row where the first regularizer acts, see :mod:`.inject`). Prefix and baseline
+  depend only on the model and the image, so a :class:`~.reuse.Reuse` can supply them; the
+  draws are the same numbers either way.
 * Grad-CAM comes from the same pass: the CAM layer's output is detached, marked
   ``requires_grad`` and the forward continues from it; ``torch.autograd.grad`` then
   differentiates the target score with respect to it only (no parameter ``.grad`` is
@@ -26,6 +29,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import cast
 
 import torch
@@ -35,10 +39,11 @@ from .._layout import memory_format_of
 from .._validate import check_index
 from .gradcam import grad_cam
 from .inject import Injector, SiteTally, run_block
-from .limiter import compute_slots
+from .limiter import ComputeSlots, compute_slots
 from .plan import ForwardPlan, Site, plan_forward
 from .resnet import Block, head, resnet_blocks, stem
 from .result import ProbeResult, SiteRecord
+from .reuse import Baseline, Reuse
 from .settings import ProbeSettings
 
 __all__ = ["CHUNK_SIZES", "draw_seed", "probe"]
@@ -129,9 +134,10 @@ def _run_chunk(
     """
     with torch.no_grad():
         h = _run_units(model, blocks, shared, plan.shared_stop, plan.cam_stop, injector)
-    # Rows are still equal (one row) if no site acted before the CAM layer.
+    # Rows are still equal (one row) if no site acted before the CAM layer. A copy: ``h``
+    # may be a stored prefix, which must not become a leaf of this graph.
     act = h.detach().expand(rows, *h.shape[1:])
-    act = act.contiguous(memory_format=memory_format_of(h)).requires_grad_()
+    act = act.clone(memory_format=memory_format_of(h)).requires_grad_()
     with torch.enable_grad():
         h = _run_units(model, blocks, act, plan.cam_stop, plan.units, injector)
         logits = head(model, h)
@@ -141,12 +147,34 @@ def _run_chunk(
     return logits.detach(), grad_cam(act.detach(), grad), target
 
 
-def _draw_spans(samples: int, chunk: int, has_sites: bool) -> list[tuple[int, int]]:
-    """``(first, last)`` draw ranges of the chunks; without sites every draw equals the
-    baseline, so one pass computes them all."""
-    if not has_sites:
-        return [(0, samples)]
+def _draw_spans(samples: int, chunk: int) -> list[tuple[int, int]]:
+    """``(first, last)`` draw ranges of the chunks."""
     return [(k, min(k + chunk, samples)) for k in range(0, samples, chunk)]
+
+
+def _baseline(
+    model: nn.Module,
+    blocks: tuple[Block, ...],
+    prefix: torch.Tensor,
+    plan: ForwardPlan,
+    target: int | None,
+) -> Baseline:
+    """The unregularized rest of the pass from ``prefix`` (Tensor[1, ...]), at batch 1."""
+    logits, cams, resolved = _run_chunk(model, blocks, prefix, plan, 1, None, target)
+    with torch.inference_mode():  # stored values: an in-place write must raise
+        return Baseline(logits[0].clone(), cams[0].clone(), resolved)
+
+
+class _Fresh:
+    """The :class:`~.reuse.Reuse` of a probe given none: computes everything."""
+
+    def prefix(self, stop: int, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        return compute()
+
+    def baseline(
+        self, cam_layer: str, target: int | None, compute: Callable[[], Baseline]
+    ) -> Baseline:
+        return compute()
 
 
 def probe(
@@ -159,6 +187,7 @@ def probe(
     target: int | None = None,
     progress: Progress | None = None,
     record: bool | Collection[str] = True,
+    reuse: Reuse | None = None,
 ) -> ProbeResult:
     """Run ``model`` on ``x`` with the regularizer of ``settings`` injected.
 
@@ -174,6 +203,9 @@ def probe(
         record: site names whose first-draw mask and activations are kept (True: all,
             False: none; measured drop fractions are always computed). At ResNet-50's
             ``layer3`` one site holds ~1.8 MB, so a server may want only the shown site.
+        reuse: stored prefixes and baselines of this model and image (see :mod:`.reuse`);
+            None computes them. It must belong to ``model`` and ``x``: another input's
+            values give another input's result.
 
     Returns:
         A :class:`ProbeResult` of CPU tensors.
@@ -198,50 +230,86 @@ def probe(
     tallies = {site.name: SiteTally(site) for site in sites}
     slots = compute_slots(device)
 
+    reuse = _Fresh() if reuse is None else reuse
     with torch.inference_mode(False):
-        with torch.no_grad():
-            shared = slots.run(lambda: _run_units(model, blocks, x, 0, plan.shared_stop, None))
-        chunk = CHUNK_SIZES.get(device.type, CHUNK_SIZES["cpu"])
-        logits_parts: list[torch.Tensor] = []
-        cam_parts: list[torch.Tensor] = []
-        for first, last in _draw_spans(samples, chunk, bool(sites)):
-            with_baseline = first == 0
-            injector = None
-            if sites:
-                injector = Injector(
-                    settings,
-                    plan.by_block,
-                    tallies,
-                    [_generator(device, draw_seed(seed, i)) for i in range(first, last)],
-                    offset=int(with_baseline),
-                    record=recorded if with_baseline else frozenset(),
-                )
-            rows = (last - first if sites else 0) + int(with_baseline)
-            logits, cams, target = slots.run(
-                functools.partial(_run_chunk, model, blocks, shared, plan, rows, injector, target)
-            )
-            logits_parts.append(logits.cpu())
-            cam_parts.append(cams.cpu())
+        prefix = reuse.prefix(plan.shared_stop, lambda: _prefix(model, blocks, x, plan, slots))
+        base = reuse.baseline(settings.cam_layer, target, lambda: slots.run(
+            functools.partial(_baseline, model, blocks, prefix, plan, target)))
+        if sites:
+            injection = _Injection(settings, plan, tallies, recorded)
+            logits, cams = _draws(model, blocks, prefix, injection, base.target,
+                                  [draw_seed(seed, i) for i in range(samples)], progress)
+        else:  # every draw is the baseline
+            logits = base.logits.cpu().expand(samples, -1)
+            cams = base.cam.cpu().expand(samples, -1, -1)
             if progress is not None:
-                progress(last, samples)
+                progress(samples, samples)
 
-    assert target is not None  # the first chunk resolved it
-    all_logits, all_cams = torch.cat(logits_parts), torch.cat(cam_parts)
-    if not sites:
-        all_logits = all_logits.expand(samples + 1, -1)
-        all_cams = all_cams.expand(samples + 1, -1, -1)
     return ProbeResult(
         settings=settings,
         seed=seed,
         samples=samples,
-        target=target,
-        baseline_logits=all_logits[0].clone(),
-        logits=all_logits[1:].clone(),
+        target=base.target,
+        baseline_logits=base.logits.cpu().clone(),
+        logits=logits.clone(),
         sites=tuple(_site_record(tallies[s.name]) for s in sites),
-        cam_baseline=all_cams[0].clone(),
-        cams=all_cams[1:].clone(),
+        cam_baseline=base.cam.cpu().clone(),
+        cams=cams.clone(),
         elapsed_s=time.perf_counter() - start_time,
     )
+
+
+def _prefix(
+    model: nn.Module, blocks: tuple[Block, ...], x: torch.Tensor, plan: ForwardPlan,
+    slots: ComputeSlots,
+) -> torch.Tensor:
+    """Units ``[0, plan.shared_stop)`` on x (Tensor[1, 3, H, W]), as a stored value."""
+    def run() -> torch.Tensor:
+        with torch.inference_mode():  # an in-place write to a stored prefix must raise
+            return _run_units(model, blocks, x, 0, plan.shared_stop, None)
+
+    return slots.run(run)
+
+
+@dataclass(frozen=True)
+class _Injection:
+    """What the draws of one probe inject, where, and what they count and record."""
+
+    settings: ProbeSettings
+    plan: ForwardPlan
+    tallies: dict[str, SiteTally]
+    recorded: frozenset[str]
+
+
+def _draws(
+    model: nn.Module,
+    blocks: tuple[Block, ...],
+    prefix: torch.Tensor,
+    injection: _Injection,
+    target: int,
+    seeds: list[int],
+    progress: Progress | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The draws of ``seeds`` in chunks: (logits Tensor[S, K], cams Tensor[S, h, w]) on the
+    CPU; the tallies count every mask, and draw 0 records the ``recorded`` sites."""
+    device, plan = prefix.device, injection.plan
+    slots = compute_slots(device)
+    chunk = CHUNK_SIZES.get(device.type, CHUNK_SIZES["cpu"])
+    logits_parts: list[torch.Tensor] = []
+    cam_parts: list[torch.Tensor] = []
+    for first, last in _draw_spans(len(seeds), chunk):
+        injector = Injector(
+            injection.settings, plan.by_block, injection.tallies,
+            [_generator(device, s) for s in seeds[first:last]],
+            record=injection.recorded if first == 0 else frozenset(),
+        )
+        logits, cams, _ = slots.run(functools.partial(
+            _run_chunk, model, blocks, prefix, plan, last - first, injector, target))
+        logits_parts.append(logits.cpu())
+        cam_parts.append(cams.cpu())
+        if progress is not None:
+            progress(last, len(seeds))
+    return torch.cat(logits_parts), torch.cat(cam_parts)
 
 
 def _generator(device: torch.device, seed: int) -> torch.Generator:

@@ -94,7 +94,6 @@ class Injector:
         sites: block name -> path -> site.
         tallies: site name -> tally, shared by every chunk of a probe.
         generators: one per draw row of this chunk.
-        offset: 1 when row 0 is the baseline, else 0.
         record: names of the sites whose first draw is recorded (empty unless this chunk
             holds draw 0).
     """
@@ -103,30 +102,28 @@ class Injector:
     sites: dict[str, dict[str, Site]]
     tallies: dict[str, SiteTally]
     generators: list[torch.Generator]
-    offset: int
     record: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def rows(self) -> int:
-        """Rows of the chunk's batch: the baseline (if any) and the draws."""
-        return self.offset + len(self.generators)
+        """Rows of the chunk's batch: one per draw."""
+        return len(self.generators)
 
     def activation(self, site: Site, t: torch.Tensor) -> torch.Tensor:
-        """t (Tensor[rows or 1, C, H, W]) -> Tensor[rows, C, H, W] with the regularizer
-        applied to the draw rows."""
+        """t (Tensor[rows or 1, C, H, W]) -> Tensor[rows, C, H, W], each row with its
+        draw of the regularizer."""
         t = t.expand(self.rows, *t.shape[1:])
         tally = self.tallies[site.name]
         if tally.expected is None:
             tally.expected = self._expected(site.p, t)
         fn = activation_fn(self.settings, site.p)
-        off = self.offset
-        rows = [t[:off]] if off else []
+        rows = []
         for j, gen in enumerate(self.generators):
-            y, mask = fn(t[off + j : off + j + 1], gen)
+            y, mask = fn(t[j : j + 1], gen)
             tally.count(mask)
             if j == 0 and site.name in self.record:
                 tally.keep_mask = _to_cpu(mask[0], torch.bool)
-                tally.before = _to_cpu(t[off])
+                tally.before = _to_cpu(t[0])
                 tally.after = _to_cpu(y[0])
             rows.append(y)
         return torch.cat(rows)
@@ -140,18 +137,17 @@ class Injector:
                 return conv(module, x)
             tally = self.tallies[site.name]
             tally.expected = site.p
-            off = self.offset
             # A single row stands for all rows; slicing it from an expanded view would
             # send the conv down PyTorch's slow non-contiguous path.
             row = (lambda i: x) if x.shape[0] == 1 else (lambda i: x[i : i + 1])
-            rows = [conv(module, row(0))] if off else []
+            rows = []
             for j, gen in enumerate(self.generators):
                 weight, mask = drop_connect(module.weight, site.p, generator=gen, return_mask=True)
                 tally.count(mask)
-                y = conv(module, row(off + j), weight)
+                y = conv(module, row(j), weight)
                 if j == 0 and site.name in self.record:
                     tally.keep_mask = _to_cpu(mask, torch.bool)
-                    tally.before = _to_cpu(conv(module, row(off))[0])
+                    tally.before = _to_cpu(conv(module, row(0))[0])
                     tally.after = _to_cpu(y[0])
                 rows.append(y)
             return torch.cat(rows)
