@@ -428,8 +428,7 @@ class _InputParts:
     def baseline(
         self, cam_layer: str, target: int | None, compute: Callable[[], Baseline]
     ) -> Baseline:
-        value, _ = self.parts.get_or_compute((*self.input, "baseline", cam_layer, target),
-                                             compute)
+        value, _ = self.parts.get_or_compute((*self.input, "baseline", cam_layer, target), compute)
         return cast(Baseline, value)
 
 

@@ -233,12 +233,22 @@ def probe(
     reuse = _Fresh() if reuse is None else reuse
     with torch.inference_mode(False):
         prefix = reuse.prefix(plan.shared_stop, lambda: _prefix(model, blocks, x, plan, slots))
-        base = reuse.baseline(settings.cam_layer, target, lambda: slots.run(
-            functools.partial(_baseline, model, blocks, prefix, plan, target)))
+        base = reuse.baseline(
+            settings.cam_layer,
+            target,
+            lambda: slots.run(functools.partial(_baseline, model, blocks, prefix, plan, target)),
+        )
         if sites:
             injection = _Injection(settings, plan, tallies, recorded)
-            logits, cams = _draws(model, blocks, prefix, injection, base.target,
-                                  [draw_seed(seed, i) for i in range(samples)], progress)
+            logits, cams = _draws(
+                model,
+                blocks,
+                prefix,
+                injection,
+                base.target,
+                [draw_seed(seed, i) for i in range(samples)],
+                progress,
+            )
         else:  # every draw is the baseline
             logits = base.logits.cpu().expand(samples, -1)
             cams = base.cam.cpu().expand(samples, -1, -1)
@@ -260,10 +270,14 @@ def probe(
 
 
 def _prefix(
-    model: nn.Module, blocks: tuple[Block, ...], x: torch.Tensor, plan: ForwardPlan,
+    model: nn.Module,
+    blocks: tuple[Block, ...],
+    x: torch.Tensor,
+    plan: ForwardPlan,
     slots: ComputeSlots,
 ) -> torch.Tensor:
     """Units ``[0, plan.shared_stop)`` on x (Tensor[1, 3, H, W]), as a stored value."""
+
     def run() -> torch.Tensor:
         with torch.inference_mode():  # an in-place write to a stored prefix must raise
             return _run_units(model, blocks, x, 0, plan.shared_stop, None)
@@ -299,12 +313,17 @@ def _draws(
     cam_parts: list[torch.Tensor] = []
     for first, last in _draw_spans(len(seeds), chunk):
         injector = Injector(
-            injection.settings, plan.by_block, injection.tallies,
+            injection.settings,
+            plan.by_block,
+            injection.tallies,
             [_generator(device, s) for s in seeds[first:last]],
             record=injection.recorded if first == 0 else frozenset(),
         )
-        logits, cams, _ = slots.run(functools.partial(
-            _run_chunk, model, blocks, prefix, plan, last - first, injector, target))
+        logits, cams, _ = slots.run(
+            functools.partial(
+                _run_chunk, model, blocks, prefix, plan, last - first, injector, target
+            )
+        )
         logits_parts.append(logits.cpu())
         cam_parts.append(cams.cpu())
         if progress is not None:
