@@ -36,8 +36,8 @@ from pages.ui.playground_view import PlaygroundView
 from pages.ui.playground_view import playground_view as build_view
 from pages.ui.probing import input_digest, model_input, pass_text, run_probe, sites_of
 from pages.ui.regularizer import Regularizer, draw_choices, read_choices, regularizer_from
-from pages.ui.shared import shared_view
-from pages.ui.views import cam_pictures
+from pages.ui.shared import baseline_of, shared, shared_view
+from pages.ui.views import baseline_pictures, cam_pictures
 
 STATUS_HELP = (
     "The fingerprint hashes the masks shown and the top-1 class: a shared link that "
@@ -237,12 +237,18 @@ def _results(panel: Panel, picture: Picture) -> None:
                               record=recorded, image=digest).result
         return render.png_bytes(render.grid([cam_pictures(loaded, x, result)]))
 
+    def build(found: Lookup) -> PlaygroundView:
+        # The input and the baseline's CAM are the same for every setting on a picture.
+        base = shared(found.key and baseline_of(found.key), "baseline-pictures",
+                      lambda: baseline_pictures(loaded, x, found.result))
+        return build_view(loaded, x, found.result, site, base)
+
     # The whole page model is built once per server for this probe: a class that follows
     # the lesson reruns the page from shared values, with no tensor work at all.
     viewed = shared_view(
         probe_key(loaded.model, x, reg.settings, seed=reg.seed, record=recorded,
                   image=digest),
-        "playground", lookup, lambda found: build_view(loaded, x, found.result, site),
+        "playground", lookup, build,
     )
     panel.show_problems()
     if viewed is None:

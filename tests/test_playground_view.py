@@ -9,11 +9,20 @@ import pytest
 import torch
 
 import models
-from dropcore.probe import ProbeSettings, drop_table, probe, site_names, topk_with_delta
+from dropcore.probe import (
+    ProbeSettings,
+    cached_probe,
+    drop_table,
+    probe,
+    site_names,
+    topk_with_delta,
+)
 from models.images import SAMPLES, sample_image
 from pages.ui import render
 from pages.ui.exports import drop_records, topk_records
 from pages.ui.playground_view import playground_view
+from pages.ui.shared import baseline_of, shared
+from pages.ui.views import baseline_pictures, cam_images
 
 # Arrow tables cannot be changed after they are built (every "change" makes a new table).
 _LEAVES = (bytes, str, int, float, bool, type(None), pa.Table)
@@ -76,3 +85,28 @@ def test_the_immutability_check_finds_mutable_parts() -> None:
     assert immutable_problems(Loose([1])) == ["view: Loose is not frozen"]
     assert immutable_problems(([1],)) == ["view[0]: list is mutable"]
     assert immutable_problems(torch.zeros(1)) == ["view: Tensor is mutable"]
+
+
+def test_baseline_pictures_are_one_shared_value_for_every_setting(loaded) -> None:
+    x = loaded.transform(sample_image(next(iter(SAMPLES))))
+    made: list[int] = []
+
+    def base_of(settings: ProbeSettings, seed: int):  # noqa: ANN202
+        found = cached_probe(loaded.model, x, settings, seed=seed, record=False)
+        assert found.key is not None
+
+        def draw():  # noqa: ANN202
+            made.append(1)
+            return baseline_pictures(loaded, x, found.result)
+
+        return found.result, shared(baseline_of(found.key), "test-baseline", draw)
+
+    _, base = base_of(ProbeSettings(p=0.2, block_size=3, stages=("layer3",)), 0)
+    second, again = base_of(ProbeSettings(method="dropout", p=0.4, stages=("layer2",)), 9)
+    assert again is base and len(made) == 1  # one picture and CAM layer: drawn once
+    assert not base.pixels.flags.writeable and immutable_problems(base.view) == []
+    # The same pictures as drawing everything for the second setting.
+    assert cam_images(loaded, x, second, base) == cam_images(loaded, x, second)
+    _, other = base_of(ProbeSettings(p=0.2, stages=("layer3",), cam_layer="layer3"), 0)
+    assert other is not base and len(made) == 2  # another CAM layer: its own baseline
+    assert other.baseline != base.baseline and other.view == base.view

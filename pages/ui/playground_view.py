@@ -26,7 +26,14 @@ from models import LoadedModel
 
 from . import render
 from .exports import drop_records, topk_records
-from .views import CamImages, SitePictures, cam_images, site_pictures, top1_text
+from .views import (
+    BaselinePictures,
+    CamImages,
+    SitePictures,
+    cam_images,
+    site_pictures,
+    top1_text,
+)
 
 __all__ = ["PlaygroundView", "SiteNumbers", "playground_view"]
 
@@ -65,16 +72,17 @@ class PlaygroundView:
 
 def playground_view(
     loaded: LoadedModel, x: torch.Tensor, result: ProbeResult, site: str | None,
+    base: BaselinePictures | None = None,
 ) -> PlaygroundView:
     """The page model of ``result`` (a probe of ``loaded`` on x (Tensor[3, H, W]) that
-    recorded ``site``, if not None)."""
+    recorded ``site``, if not None); ``base``: its picture's baseline pictures, if drawn."""
     record = result.site(site) if site else None
     top5 = tuple(topk_with_delta(result.baseline_logits, result.logits, 5, loaded.categories))
     drops = tuple(drop_table(result))
     return PlaygroundView(
         elapsed_s=result.elapsed_s,
         fingerprint=render.fingerprint(result, record),
-        cams=cam_images(loaded, x, result),
+        cams=cam_images(loaded, x, result, base),
         baseline_top1=top1_text(loaded, result.baseline_logits),
         regularized_top1=top1_text(loaded, result.logits[0]),
         site=None if record is None else SiteNumbers(

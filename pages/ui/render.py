@@ -66,13 +66,14 @@ def model_view(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> 
     return _upscale(Image.fromarray(np.rint(rgb * 255).astype(np.uint8), "RGB"), 224)
 
 
-def overlay(view: Image.Image, cam: torch.Tensor, alpha: float = 0.5) -> Image.Image:
-    """``cam`` (Tensor[h, w] in [0, 1]) upsampled bilinearly and blended over ``view``."""
-    width, height = view.size
+def overlay(view: Image.Image | np.ndarray, cam: torch.Tensor, alpha: float = 0.5) -> Image.Image:
+    """``cam`` (Tensor[h, w] in [0, 1]) upsampled bilinearly and blended over ``view`` (a
+    picture, or its pixels as an H x W x 3 uint8 array)."""
+    base = np.asarray(view, dtype=np.float32)
+    height, width = base.shape[:2]
     up = F.interpolate(cam[None, None].float(), size=(height, width), mode="bilinear",
                        align_corners=False)[0, 0].clamp(0, 1).numpy()
     heat = _colorize(up, _TURBO).astype(np.float32)
-    base = np.asarray(view, dtype=np.float32)
     blended = (1 - alpha) * base + alpha * heat
     return Image.fromarray(np.rint(blended).astype(np.uint8), "RGB")
 

@@ -9,12 +9,14 @@ and a rerun that finds it touches no tensor at all.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any, Generic, TypeVar
 
-from dropcore.probe import Lookup, ProbeKey, SharedCache
+import numpy as np
 
-__all__ = ["Viewed", "shared", "shared_view"]
+from dropcore.probe import Lookup, ProbeKey, ProbeSettings, SharedCache
+
+__all__ = ["Viewed", "baseline_of", "shared", "shared_view"]
 
 T = TypeVar("T")
 # Encoded pictures of recent probes: a Playground view is ~100 KB, so this holds hundreds.
@@ -24,6 +26,8 @@ _PICTURE_BUDGET = 48 * 2**20
 def _encoded_bytes(value: Any) -> int:
     if isinstance(value, bytes):
         return len(value)
+    if isinstance(value, np.ndarray):
+        return value.nbytes
     if isinstance(value, str):
         return len(value.encode())
     if isinstance(value, (tuple, list)):
@@ -47,6 +51,14 @@ def shared(probe: ProbeKey | None, part: Hashable, draw: Callable[[], T]) -> T:
         return draw()
     value, _ = _pictures.get_or_compute((probe, part), draw)
     return value
+
+
+def baseline_of(probe: ProbeKey) -> ProbeKey:
+    """The key of the probe without a regularizer that has ``probe``'s baseline (same
+    model, image, CAM layer and target): what pictures of the baseline are shared under."""
+    return replace(probe, settings=ProbeSettings(method="none",
+                                                 cam_layer=probe.settings.cam_layer),
+                   seed=0, samples=1, record=False)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -19,8 +20,8 @@ from models import LoadedModel
 from . import render
 
 __all__ = [
-    "CamImages", "SitePictures", "cam_images", "cam_pictures", "input_view", "mask_mosaic",
-    "site_pictures", "top1_text",
+    "BaselinePictures", "CamImages", "SitePictures", "baseline_pictures", "cam_images",
+    "cam_pictures", "input_view", "mask_mosaic", "site_pictures", "top1_text",
 ]
 
 def top1_text(loaded: LoadedModel, logits: torch.Tensor) -> str:
@@ -52,9 +53,36 @@ def cam_pictures(
     return view, render.overlay(view, result.cam_baseline), render.overlay(view, result.cams[0])
 
 
-def cam_images(loaded: LoadedModel, x: torch.Tensor, result: ProbeResult) -> CamImages:
-    """:func:`cam_pictures`, encoded."""
-    return CamImages(*(render.jpeg_bytes(p) for p in cam_pictures(loaded, x, result)))
+@dataclass(frozen=True)
+class BaselinePictures:
+    """What every probe of one picture shows alike: the input as the model sees it (JPEG,
+    and its pixels, read-only, for overlays) and the baseline's CAM overlay (JPEG)."""
+
+    view: bytes
+    pixels: np.ndarray
+    baseline: bytes
+
+
+def baseline_pictures(
+    loaded: LoadedModel, x: torch.Tensor, result: ProbeResult
+) -> BaselinePictures:
+    """The :class:`BaselinePictures` of ``result``'s picture, CAM layer and target."""
+    view = input_view(loaded, x)
+    pixels = np.asarray(view).copy()
+    pixels.flags.writeable = False  # shared by sessions
+    return BaselinePictures(render.jpeg_bytes(view), pixels,
+                            render.jpeg_bytes(render.overlay(pixels, result.cam_baseline)))
+
+
+def cam_images(
+    loaded: LoadedModel, x: torch.Tensor, result: ProbeResult,
+    base: BaselinePictures | None = None,
+) -> CamImages:
+    """:func:`cam_pictures`, encoded; ``base`` (this result's :func:`baseline_pictures`)
+    saves drawing the two that do not depend on the regularizer."""
+    base = baseline_pictures(loaded, x, result) if base is None else base
+    regularized = render.jpeg_bytes(render.overlay(base.pixels, result.cams[0]))
+    return CamImages(base.view, base.baseline, regularized)
 
 
 @dataclass(frozen=True)
