@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import torch
+from dataclasses import fields
 
 import pytest
+import torch
+
+from dropcore.probe import ProbeResult
 
 
 @pytest.fixture()
@@ -22,3 +25,19 @@ def maps_for(height: int, width: int, elements: int = 1 << 21, minimum: int = 25
     tolerance is over 4 standard deviations.
     """
     return max(minimum, elements // (height * width))
+
+
+def result_tensors(result: ProbeResult) -> list[torch.Tensor | None]:
+    """Every tensor of a probe result, the sites' masks and activations included."""
+    out = [getattr(result, f.name) for f in fields(result)
+           if isinstance(getattr(result, f.name), torch.Tensor)]
+    for site in result.sites:
+        out += [site.keep_mask, site.before, site.after]
+    return out
+
+
+def assert_same_result(a: ProbeResult, b: ProbeResult) -> None:
+    """``a`` and ``b`` have the same target, sites and bit-identical tensors."""
+    assert a.target == b.target and [s.name for s in a.sites] == [s.name for s in b.sites]
+    for ta, tb in zip(result_tensors(a), result_tensors(b), strict=True):
+        assert (ta is None and tb is None) or torch.equal(ta, tb)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import copy
 import threading
-from dataclasses import fields
 
 import pytest
 import torch
 from torch import nn
 
 import models
-from dropcore.probe import ProbeCache, ProbeResult, ProbeSettings, cached_probe, probe
+from dropcore.probe import ProbeCache, ProbeSettings, cached_probe, probe
 from dropcore.probe.cache import SharedCache, image_digest, probe_key, result_nbytes
+from tests.conftest import assert_same_result, result_tensors
 
 SETTINGS = ProbeSettings(block_size=3, stages=("layer3",))
 
@@ -27,27 +27,13 @@ def x() -> torch.Tensor:
     return torch.randn(3, 64, 64, generator=torch.Generator().manual_seed(0))
 
 
-def tensors(result: ProbeResult) -> list[torch.Tensor | None]:
-    out = [getattr(result, f.name) for f in fields(result)
-           if isinstance(getattr(result, f.name), torch.Tensor)]
-    for site in result.sites:
-        out += [site.keep_mask, site.before, site.after]
-    return out
-
-
-def assert_equal(a: ProbeResult, b: ProbeResult) -> None:
-    assert a.target == b.target and [s.name for s in a.sites] == [s.name for s in b.sites]
-    for ta, tb in zip(tensors(a), tensors(b), strict=True):
-        assert (ta is None and tb is None) or torch.equal(ta, tb)
-
-
 def test_second_identical_request_is_a_hit_and_equals_a_plain_probe(net, x) -> None:
     cache = ProbeCache(max_bytes=64 * 2**20)
     first = cached_probe(net, x, SETTINGS, seed=3, record={"layer3.0.branch"}, cache=cache)
     again = cached_probe(net, x, SETTINGS, seed=3, record={"layer3.0.branch"}, cache=cache)
     assert (first.source, again.source) == ("computed", "hit") and again.shared
-    assert_equal(first.result, again.result)
-    assert_equal(again.result, probe(net, x, SETTINGS, seed=3, record={"layer3.0.branch"}))
+    assert_same_result(first.result, again.result)
+    assert_same_result(again.result, probe(net, x, SETTINGS, seed=3, record={"layer3.0.branch"}))
     stats = cache.stats()
     assert (stats.computed, stats.hits, stats.entries) == (1, 1, 1)
     assert stats.hit_rate == pytest.approx(0.5)
@@ -135,7 +121,7 @@ def test_two_sessions_same_setting_one_pass(net, x) -> None:
     first.join(60)
     second.join(60)
     assert (out["a"].source, out["b"].source) == ("computed", "joined")
-    assert_equal(out["a"].result, out["b"].result)
+    assert_same_result(out["a"].result, out["b"].result)
     assert cache.stats().computed == 1
 
 
@@ -165,7 +151,7 @@ def test_a_failed_or_interrupted_pass_is_not_handed_to_the_waiters(net, x) -> No
     first.join(60)
     second.join(60)
     assert out["b"].source == "computed"  # the waiter ran the pass itself
-    assert_equal(out["b"].result, probe(net, x, SETTINGS, seed=5))
+    assert_same_result(out["b"].result, probe(net, x, SETTINGS, seed=5))
     assert cache.stats().computed == 1 and not cache.in_flight()
 
 
@@ -174,7 +160,7 @@ def test_results_cannot_be_changed_in_place(net, x) -> None:
     pristine = probe(net, x, SETTINGS, seed=2)
     computed = cached_probe(net, x, SETTINGS, seed=2, cache=cache).result
     served = cached_probe(net, x, SETTINGS, seed=2, cache=cache).result
-    for t in tensors(computed) + tensors(served):
+    for t in result_tensors(computed) + result_tensors(served):
         assert t is not None
         with pytest.raises(RuntimeError, match="[Ii]nplace"):
             t.add_(1) if t.dtype != torch.bool else t.logical_not_()
@@ -185,14 +171,14 @@ def test_results_cannot_be_changed_in_place(net, x) -> None:
     # The paths torch does not guard only reach this caller's own copy.
     served.logits.numpy()[:] = 0
     served.sites[0].before.detach().zero_()
-    assert_equal(cached_probe(net, x, SETTINGS, seed=2, cache=cache).result, pristine)
+    assert_same_result(cached_probe(net, x, SETTINGS, seed=2, cache=cache).result, pristine)
 
 
 def test_memory_is_bounded_by_the_byte_budget(net, x) -> None:
     one = probe(net, x, SETTINGS, seed=0)
     size = result_nbytes(one)
     # The measure is the tensors' own storage: numel * element size of every tensor.
-    assert size == sum(t.numel() * t.element_size() for t in tensors(one) if t is not None)
+    assert size == sum(t.numel() * t.element_size() for t in result_tensors(one) if t is not None)
     cache = ProbeCache(max_bytes=int(2.5 * size))
     for seed in range(6):
         cached_probe(net, x, SETTINGS, seed=seed, cache=cache)

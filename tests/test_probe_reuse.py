@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable
-from dataclasses import fields
 
 import pytest
 import torch
@@ -14,6 +13,7 @@ from torch import nn
 import models
 from dropcore.probe import Baseline, InputStore, ProbeResult, ProbeSettings, probe
 from dropcore.probe.cache import image_digest, probe_key
+from tests.conftest import assert_same_result
 
 SETTINGS = {
     "drop_block": ProbeSettings(p=0.3, block_size=3, stages=("layer3",)),
@@ -36,20 +36,6 @@ def x() -> torch.Tensor:
     return torch.randn(3, 64, 64, generator=torch.Generator().manual_seed(1))
 
 
-def tensors(result: ProbeResult) -> list[torch.Tensor | None]:
-    out = [getattr(result, f.name) for f in fields(result)
-           if isinstance(getattr(result, f.name), torch.Tensor)]
-    for site in result.sites:
-        out += [site.keep_mask, site.before, site.after]
-    return out
-
-
-def assert_identical(a: ProbeResult, b: ProbeResult) -> None:
-    assert a.target == b.target and [s.name for s in a.sites] == [s.name for s in b.sites]
-    for ta, tb in zip(tensors(a), tensors(b), strict=True):
-        assert (ta is None and tb is None) or torch.equal(ta, tb)
-
-
 def reuse_of(store: InputStore, net: nn.Module, x: torch.Tensor):  # noqa: ANN201
     key = probe_key(net, x, ProbeSettings())
     return store.reuse(key.model, key.image)
@@ -61,7 +47,7 @@ def test_reused_parts_give_bit_identical_results(net, x, name: str) -> None:
     fresh = probe(net, x, settings, seed=4, samples=3)
     # Twice: the first run stores the parts, the second takes them from the store.
     for _ in range(2):
-        assert_identical(probe(net, x, settings, seed=4, samples=3,
+        assert_same_result(probe(net, x, settings, seed=4, samples=3,
                                reuse=reuse_of(store, net, x)), fresh)
     stats = store.stats()
     assert stats.computed == 2 and stats.hits == 2  # one prefix and one baseline
@@ -87,7 +73,7 @@ def test_given_target_has_its_own_baseline(net, x) -> None:
     given = probe(net, x, SETTINGS["drop_block"], target=other, reuse=reuse_of(store, net, x))
     assert given.target == other
     assert not torch.equal(given.cam_baseline, top.cam_baseline)
-    assert_identical(given, probe(net, x, SETTINGS["drop_block"], target=other))
+    assert_same_result(given, probe(net, x, SETTINGS["drop_block"], target=other))
 
 
 def _stored_parts(store: InputStore) -> list[torch.Tensor]:
@@ -119,14 +105,14 @@ def test_other_image_or_changed_weights_use_other_parts(net, x) -> None:
     probe(net, x, settings, reuse=reuse_of(store, net, x))
     y = x.flip(-1)
     assert image_digest(y) != image_digest(x)
-    assert_identical(probe(net, y, settings, reuse=reuse_of(store, net, y)),
+    assert_same_result(probe(net, y, settings, reuse=reuse_of(store, net, y)),
                      probe(net, y, settings))
     trained = copy.deepcopy(net)  # one object, before and after a training step
     before_step = reuse_of(store, trained, x)
     probe(trained, x, settings, reuse=before_step)
     with torch.no_grad():
         trained.fc.bias.add_(1.0)  # an optimizer step bumps the version
-    assert_identical(probe(trained, x, settings, reuse=reuse_of(store, trained, x)),
+    assert_same_result(probe(trained, x, settings, reuse=reuse_of(store, trained, x)),
                      probe(trained, x, settings))
     assert store.stats().computed == 8  # nothing was shared across inputs or weights
 
@@ -169,4 +155,4 @@ def test_concurrent_probes_of_a_new_input_compute_each_part_once(net, x) -> None
     stats = store.stats()
     assert stats.computed == 2 and stats.hits + stats.joined == 6
     for r in results:
-        assert_identical(r, probe(net, x, SETTINGS["drop_block"], seed=r.seed))
+        assert_same_result(r, probe(net, x, SETTINGS["drop_block"], seed=r.seed))
