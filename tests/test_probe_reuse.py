@@ -156,3 +156,16 @@ def test_concurrent_probes_of_a_new_input_compute_each_part_once(net, x) -> None
     assert stats.computed == 2 and stats.hits + stats.joined == 6
     for r in results:
         assert_same_result(r, probe(net, x, SETTINGS["drop_block"], seed=r.seed))
+
+
+def test_store_budgets_come_from_the_environment(monkeypatch) -> None:
+    from dropcore.probe.cache import _budget_bytes
+
+    monkeypatch.delenv("DROPLAB_INPUT_CACHE_MB", raising=False)
+    assert _budget_bytes("DROPLAB_INPUT_CACHE_MB", 64) == 64 * 2**20
+    monkeypatch.setenv("DROPLAB_INPUT_CACHE_MB", "0.5")
+    assert _budget_bytes("DROPLAB_INPUT_CACHE_MB", 64) == 2**19
+    for bad in ("lots", "-1"):
+        monkeypatch.setenv("DROPLAB_INPUT_CACHE_MB", bad)
+        with pytest.raises(ValueError, match=f"DROPLAB_INPUT_CACHE_MB.*{bad}"):
+            _budget_bytes("DROPLAB_INPUT_CACHE_MB", 64)

@@ -436,13 +436,24 @@ _shared: ProbeCache | None = None
 _shared_lock = threading.Lock()
 
 
+def _budget_bytes(env: str, default_mb: float) -> int:
+    """Bytes of the budget that env ``env`` sets in MiB (``default_mb`` when unset)."""
+    raw = os.environ.get(env, "").strip()
+    try:
+        mb = float(raw) if raw else default_mb
+    except ValueError:
+        raise ValueError(f"env {env} must be a number of MiB, got {raw!r}") from None
+    if mb < 0:
+        raise ValueError(f"env {env} must be >= 0, got {raw!r}")
+    return int(mb * 2**20)
+
+
 def shared_cache() -> ProbeCache:
     """The process-wide cache; its budget is env ``DROPLAB_PROBE_CACHE_MB`` (default 256)."""
     global _shared
     with _shared_lock:
         if _shared is None:
-            mb = float(os.environ.get("DROPLAB_PROBE_CACHE_MB", _DEFAULT_MB))
-            _shared = ProbeCache(max_bytes=int(mb * 2**20))
+            _shared = ProbeCache(max_bytes=_budget_bytes("DROPLAB_PROBE_CACHE_MB", _DEFAULT_MB))
         return _shared
 
 
@@ -455,8 +466,8 @@ def shared_inputs() -> InputStore:
     global _inputs
     with _shared_lock:
         if _inputs is None:
-            mb = float(os.environ.get("DROPLAB_INPUT_CACHE_MB", _DEFAULT_INPUTS_MB))
-            _inputs = InputStore(max_bytes=int(mb * 2**20))
+            budget = _budget_bytes("DROPLAB_INPUT_CACHE_MB", _DEFAULT_INPUTS_MB)
+            _inputs = InputStore(max_bytes=budget)
         return _inputs
 
 
