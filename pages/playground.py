@@ -23,7 +23,7 @@ from pages.ui.controls import Panel
 from pages.ui.exports import (
     Download,
     csv_bytes,
-    download_row,
+    download_menu,
     drop_records,
     json_bytes,
     settings_record,
@@ -93,24 +93,9 @@ def _site(where: Sequence[DeltaGenerator], view: PlaygroundView) -> None:
 def _prediction(view: PlaygroundView) -> None:
     st.subheader("Prediction")
     table, numbers = st.columns([3, 2])
-    # Bars in the table rather than a chart: the same five pairs of numbers, and the
-    # browser redraws one grid per change instead of a plotly figure (bench_ui_latency).
-    top = max(max(e.prob, e.baseline_prob) for e in view.top5) if view.top5 else 1.0
-    table.dataframe(
-        view.top5_table, hide_index=True,
-        column_order=("class", "baseline_probability", "probability", "change"),
-        column_config={
-            "class": st.column_config.TextColumn("class", width="medium"),
-            "baseline_probability": st.column_config.ProgressColumn(
-                "baseline", format="%.3f", min_value=0.0, max_value=top, width="small",
-                help="Probability without the regularizer."),
-            "probability": st.column_config.ProgressColumn(
-                "this draw", format="%.3f", min_value=0.0, max_value=top, width="small",
-                help="Probability with this draw of the regularizer."),
-            "change": st.column_config.NumberColumn(
-                "change", format="%+.3f", width="small", help="p minus the baseline's p"),
-        },
-    )
+    # A static table rather than a data grid or chart: the same five pairs of numbers,
+    # and far less for the browser to redraw on every change (bench_ui_latency).
+    table.html(view.top5_html)
     table.caption("Top-5 with the regularizer, against the baseline (bars share one scale).")
     k1, k2 = numbers.columns(2)
     k1.metric("top-1 changed", "yes" if view.flipped else "no",
@@ -123,28 +108,12 @@ def _drops(view: PlaygroundView) -> None:
     if not view.drops:
         return
     st.subheader("Target vs measured drop, every site")
-    # A table, not a chart: one row per site stays readable for 30+ sites and is light
-    # for the browser to redraw on every change.
-    top = max(max(d.target_p, d.measured_drop) for d in view.drops) or 1.0
-    st.dataframe(
-        view.drops_table, hide_index=True, height=min(38 + 35 * len(view.drops), 400),
-        column_config={
-            "site": st.column_config.TextColumn("site"),
-            "target_p": st.column_config.NumberColumn("target p", format="%.3f"),
-            "expected_drop": st.column_config.NumberColumn(
-                "expected", format="%.3f",
-                help="Analytic expectation; below the target only for DropBlock's paper γ."),
-            "measured_drop": st.column_config.ProgressColumn(
-                "measured (this draw)", format="%.3f", min_value=0.0, max_value=top),
-            "deviation": st.column_config.NumberColumn(
-                "measured − expected", format="%+.3f",
-                help="Sampling noise of one draw if the implementation is right."),
-        },
-    )
+    # A table, not a chart: one row per site stays readable for 30+ sites, and a static
+    # one is light for the browser to redraw on every change.
+    st.html(view.drops_html)
 
 
 def _downloads(view: PlaygroundView, cams_png: Download, record: dict[str, Any]) -> None:
-    st.subheader("Download")
     shown = view.pictures
     files = [cams_png]
     if shown is not None:
@@ -159,7 +128,7 @@ def _downloads(view: PlaygroundView, cams_png: Download, record: dict[str, Any])
         **record, "elapsed_s": view.elapsed_s, "masks_fingerprint": view.fingerprint,
         "top5": topk_records(view.top5), "drop_rates": drop_records(view.drops),
     }), "droplab_result.json", "application/json"))
-    download_row(files)
+    download_menu(files, "Download these results")
 
 
 def _record(

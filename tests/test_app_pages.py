@@ -94,6 +94,9 @@ def test_playground_defaults() -> None:
     labels = {b.label for b in at.get("download_button")}
     assert {"CAMs (PNG)", "Masks (PNG)", "Top-5 (CSV)", "Drop rates (CSV)",
             "Everything (JSON)"} <= labels
+    tables = [h.value for h in at.get("html")]
+    assert any("this draw" in t and t.count("<tr>") == 6 for t in tables)  # header + top-5
+    assert any("measured − expected" in t for t in tables)
 
 
 @pytest.mark.parametrize("method", METHODS)

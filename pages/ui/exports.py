@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -19,6 +19,7 @@ from .regularizer import Regularizer
 __all__ = [
     "Download",
     "csv_bytes",
+    "download_menu",
     "download_row",
     "drop_records",
     "json_bytes",
@@ -82,13 +83,33 @@ class Download:
     mime: str
 
 
+_ICONS = {"image/png": ":material/image:", "text/csv": ":material/table:",
+          "application/json": ":material/data_object:"}
+
+
+def _buttons(
+    files: Sequence[Download], where: DeltaGenerator, width: Literal["content", "stretch"]
+) -> None:
+    for f in files:
+        where.download_button(
+            f.label, f.data, file_name=f.file_name, mime=f.mime, on_click="ignore",
+            icon=_ICONS.get(f.mime, ":material/download:"), key=f"dl_{f.file_name}",
+            width=width,
+        )
+
+
 def download_row(files: Sequence[Download], where: DeltaGenerator | None = None) -> None:
     """Download buttons side by side; clicking one does not rerun the page."""
-    row = (where or st).container(horizontal=True, gap="small")
-    icons = {"image/png": ":material/image:", "text/csv": ":material/table:",
-             "application/json": ":material/data_object:"}
-    for f in files:
-        row.download_button(
-            f.label, f.data, file_name=f.file_name, mime=f.mime, on_click="ignore",
-            icon=icons.get(f.mime, ":material/download:"), key=f"dl_{f.file_name}",
-        )
+    _buttons(files, (where or st).container(horizontal=True, gap="small"), "content")
+
+
+def download_menu(
+    files: Sequence[Download], label: str = "Download", where: DeltaGenerator | None = None
+) -> None:
+    """Download buttons in a menu that opens on click; clicking one does not rerun.
+
+    For a page that reruns on every slider step: the browser draws the buttons only
+    when the menu is open, not on every change.
+    """
+    menu = (where or st).popover(label, icon=":material/download:")
+    _buttons(files, menu, "stretch")

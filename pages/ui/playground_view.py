@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pyarrow as pa
 import torch
 
 from dropcore.probe import (
@@ -26,6 +25,7 @@ from models import LoadedModel
 
 from . import render
 from .exports import drop_records, topk_records
+from .tables import Column, html_table
 from .views import (
     BaselinePictures,
     CamImages,
@@ -51,8 +51,7 @@ class SiteNumbers:
 class PlaygroundView:
     """One probe as the Playground shows it (immutable: shared by every session).
 
-    Tables are Arrow tables (immutable too): ``st.dataframe`` sends them as they are,
-    where a list of rows went through pandas and back to Arrow on every rerun.
+    Tables are HTML strings (:mod:`.tables`), made once here rather than on every rerun.
     """
 
     elapsed_s: float
@@ -63,11 +62,41 @@ class PlaygroundView:
     site: SiteNumbers | None
     pictures: SitePictures | None
     top5: tuple[TopKEntry, ...]
-    top5_table: pa.Table
+    top5_html: str
     flipped: bool
     kl: float
     drops: tuple[DropRow, ...]
-    drops_table: pa.Table
+    drops_html: str
+
+
+_TOP5_COLUMNS = (
+    Column("class", "class"),
+    Column("baseline_probability", "baseline", "bar",
+           help="Probability without the regularizer."),
+    Column("probability", "this draw", "bar",
+           help="Probability with this draw of the regularizer."),
+    Column("change", "change", "number", "{:+.3f}", help="p minus the baseline's p"),
+)
+_DROP_COLUMNS = (
+    Column("site", "site"),
+    Column("target_p", "target p", "number"),
+    Column("expected_drop", "expected", "number",
+           help="Analytic expectation; below the target only for DropBlock's paper γ."),
+    Column("measured_drop", "measured (this draw)", "bar"),
+    Column("deviation", "measured − expected", "number", "{:+.3f}",
+           help="Sampling noise of one draw if the implementation is right."),
+)
+
+
+def _top5_html(top5: tuple[TopKEntry, ...]) -> str:
+    # Both probability columns share one scale, so their bars compare.
+    top = max((max(e.prob, e.baseline_prob) for e in top5), default=0.0)
+    return html_table(topk_records(top5), _TOP5_COLUMNS, bar_max=top)
+
+
+def _drops_html(drops: tuple[DropRow, ...]) -> str:
+    top = max((max(d.target_p, d.measured_drop) for d in drops), default=0.0)
+    return html_table(drop_records(drops), _DROP_COLUMNS, bar_max=top, max_height_px=400)
 
 
 def playground_view(
@@ -89,9 +118,9 @@ def playground_view(
             record.target_p, record.expected_drop, record.measured_drop),
         pictures=None if record is None else site_pictures(record),
         top5=top5,
-        top5_table=pa.Table.from_pylist(topk_records(top5)),
+        top5_html=_top5_html(top5),
         flipped=bool(flip_rate(result.baseline_logits, result.logits)),
         kl=float(kl_divergence(result.baseline_logits, result.logits)[0]),
         drops=drops,
-        drops_table=pa.Table.from_pylist(drop_records(drops)),
+        drops_html=_drops_html(drops),
     )

@@ -129,22 +129,28 @@ def page(browser: object) -> Iterator[object]:
 
 RUNNING = '[data-testid="stStatusWidgetRunningIcon"]'
 STALE = '[data-stale="true"]'
+# An element whose code is still loading (the first time a page shows its kind).
+SKELETON = '[data-testid="stSkeleton"]'
 STATUS_MARK = "masks fingerprint"
+# The Playground's last element: once it is shown, the whole page has arrived.
+PLAYGROUND_LAST = "Download these results"
 
 _SETTLED_JS = f"""() => !document.querySelector('{RUNNING}')
-    && !document.querySelector('{STALE}')
+    && !document.querySelector('{STALE}') && !document.querySelector('{SKELETON}')
     && !!document.querySelector('h1')"""
 
 _CHANGED_JS = f"""(previous) => {{
     const status = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
         .find(e => e.innerText.includes('{STATUS_MARK}'));
     return !!status && status.innerText !== previous
-        && !document.querySelector('{RUNNING}') && !document.querySelector('{STALE}');
+        && !document.querySelector('{RUNNING}') && !document.querySelector('{STALE}')
+        && !document.querySelector('{SKELETON}');
 }}"""
 
 
 def wait_settled(page: object, timeout_ms: float = 120_000) -> None:
-    """Wait until a page has a title, no running indicator and no stale element.
+    """Wait until a page has a title, no running indicator, no stale element and no
+    element still loading.
 
     Streamlit shows its running indicator only after a short delay, so call this after
     something the run produces is visible (or use :func:`wait_status_changed`).

@@ -6,6 +6,7 @@ Screenshots land in tests/artifacts/ (git-ignored) for a person to look at.
 from __future__ import annotations
 
 import io
+import json
 import re
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from PIL import Image
 
 from .conftest import (
+    PLAYGROUND_LAST,
     ROOT,
     open_selectbox,
     pick_option,
@@ -30,7 +32,7 @@ EXCEPTION = '[data-testid="stException"]'
 FINGERPRINT = re.compile(r"masks fingerprint\s+([0-9a-f]{12})")
 # What each page shows once its run is complete.
 DONE = {
-    "": "text=Everything (JSON)",
+    "": f"text={PLAYGROUND_LAST}",
     "compare": "text=Cells (CSV)",
     "uncertainty?draws=4": "text=Summary (JSON)",
     "theory": '[data-testid="stPlotlyChart"]',
@@ -102,6 +104,18 @@ def test_each_page_loads(page: object, streamlit_server: str, path: str) -> None
     shot(page, f"page_{path.split('?')[0] or 'playground'}")
 
 
+def test_download_menu_gives_the_result_shown(page: object, streamlit_server: str) -> None:
+    open_page(page, streamlit_server)
+    shown = fingerprint(page)
+    page.get_by_role("button", name=PLAYGROUND_LAST).click()  # type: ignore[attr-defined]
+    with page.expect_download() as info:  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Everything (JSON)").click()  # type: ignore[attr-defined]
+    saved = json.loads(Path(info.value.path()).read_text())
+    assert saved["masks_fingerprint"] == shown and saved["keep_prob"] == 0.9
+    assert [row["rank"] for row in saved["top5"]] == [1, 2, 3, 4, 5]
+    assert_no_exception(page)
+
+
 def test_sliders_and_methods_update_the_playground(page: object, streamlit_server: str) -> None:
     open_page(page, streamlit_server)
     status = status_text(page)
@@ -161,7 +175,7 @@ def test_shared_link_reproduces_the_masks(browser: object, page: object,
     try:
         received = other.new_page()
         received.goto(link)
-        received.get_by_text("Everything (JSON)").wait_for(timeout=300_000)
+        received.get_by_text(PLAYGROUND_LAST).wait_for(timeout=300_000)
         wait_settled(received)
         assert (fingerprint(received), metrics(received)) == sent
         assert_no_exception(received)
@@ -172,7 +186,7 @@ def test_shared_link_reproduces_the_masks(browser: object, page: object,
 
 def test_bad_link_values_are_reported(page: object, streamlit_server: str) -> None:
     page.goto(f"{streamlit_server}/?keep=nan&block=999&method=Nope&seed=-5")  # type: ignore[attr-defined]
-    page.get_by_text("Everything (JSON)").wait_for(timeout=300_000)  # type: ignore[attr-defined]
+    page.get_by_text(PLAYGROUND_LAST).wait_for(timeout=300_000)  # type: ignore[attr-defined]
     wait_settled(page)
     assert_no_exception(page)
     warning = page.locator('[data-testid="stAlert"]').filter(  # type: ignore[attr-defined]
@@ -188,7 +202,7 @@ def test_playground_path_forwards_to_the_default_page(page: object, streamlit_se
     # default page only at "/", so "/playground" needs the app's alias.
     open_page(page, streamlit_server)
     page.goto(f"{streamlit_server}/playground?seed=3&stages=layer1&stages=layer4")  # type: ignore[attr-defined]
-    page.get_by_text("Everything (JSON)").wait_for(timeout=300_000)  # type: ignore[attr-defined]
+    page.get_by_text(PLAYGROUND_LAST).wait_for(timeout=300_000)  # type: ignore[attr-defined]
     wait_settled(page)
     assert_no_exception(page)
     assert "Page not found" not in page.inner_text("body")  # type: ignore[attr-defined]
@@ -234,7 +248,7 @@ def test_two_sessions_with_identical_settings_see_identical_results(
             pg.goto(link)
         seen = []
         for pg in pages:
-            pg.get_by_text("Everything (JSON)").wait_for(timeout=300_000)
+            pg.get_by_text(PLAYGROUND_LAST).wait_for(timeout=300_000)
             wait_settled(pg)
             assert_no_exception(pg)
             seen.append(_stable_view(pg))

@@ -16,7 +16,7 @@ import pytest
 
 from dropcore.train.presets import LESSONS
 
-from .conftest import start_server, stop_server, wait_settled
+from .conftest import PLAYGROUND_LAST, start_server, stop_server, wait_settled
 from .test_app_e2e import assert_no_exception, shot
 
 pytestmark = pytest.mark.e2e
@@ -103,7 +103,7 @@ def test_trained_network_opens_in_the_playground(page: object, train_server: str
     _open(page, f"{train_server}/{QUERY}")
     # The first variant's "Playground" link (the link carries the network: net=...).
     page.locator('a[href*="net="]').first.click()  # type: ignore[attr-defined]
-    page.get_by_text("Everything (JSON)").wait_for(timeout=300_000)  # type: ignore[attr-defined]
+    page.get_by_text(PLAYGROUND_LAST).wait_for(timeout=300_000)  # type: ignore[attr-defined]
     wait_settled(page)
     assert_no_exception(page)
     body = page.locator("body").inner_text()  # type: ignore[attr-defined]
