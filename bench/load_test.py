@@ -130,7 +130,7 @@ class Run:
         out: list[str] = []
         for path in sorted(self.elements):
             kind, p = self.elements[path]
-            if kind in ("markdown", "text", "heading", "alert"):
+            if kind in ("markdown", "text", "heading", "alert", "html"):  # html: tables
                 out.append(p.body)
             elif kind == "metric":
                 out.append(f"{p.label}={p.body} ({p.delta})")
@@ -718,34 +718,61 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def probe_cpu_seconds(model: str, repeats: int = 5) -> float:
+class Yardstick:
     """CPU seconds of one Playground probe pass (default setting, one recorded site), run
-    in this process on an idle machine: the yardstick for server CPU per interaction.
+    in this process on the idle machine: the yardstick for server CPU per interaction.
 
     Measured as the server runs it after a picture's first view: the prefix and baseline
     come from a warm :class:`~dropcore.probe.InputStore`, and each pass is a new seed.
+    This VM's speed drifts by up to 2x within minutes, so every phase divides by the mean
+    of the yardsticks measured just before and just after it, and reports both.
     """
-    import torch
 
-    import models
-    from dropcore.probe import InputStore, ProbeSettings, probe, probe_key, site_names
-    from models.images import sample_image
+    def __init__(self, model: str) -> None:
+        import models
+        from dropcore.probe import InputStore, ProbeSettings, probe_key, site_names
+        from models.images import sample_image
 
-    loaded = models.load(model, "random")
-    x = loaded.transform(sample_image("cat"))
-    settings = ProbeSettings(p=0.1, block_size=7, stages=("layer3", "layer4"))
-    record = {site_names(loaded.model, settings)[0]}
-    key = probe_key(loaded.model, x, settings)
-    store = InputStore(max_bytes=2**30)
-    times = []
-    for i in range(repeats + 2):
-        t0 = time.process_time()
-        probe(loaded.model, x, settings, seed=i, record=record,
-              reuse=store.reuse(key.model, key.image))
-        times.append(time.process_time() - t0)
-    del loaded, x
-    torch.set_num_threads(torch.get_num_threads())
-    return statistics.median(times[2:])  # the first two warm the kernels up
+        self._loaded = models.load(model, "random")
+        self._x = self._loaded.transform(sample_image("cat"))
+        self._settings = ProbeSettings(p=0.1, block_size=7, stages=("layer3", "layer4"))
+        self._record = {site_names(self._loaded.model, self._settings)[0]}
+        key = probe_key(self._loaded.model, self._x, self._settings)
+        self._reuse = InputStore(max_bytes=2**30).reuse(key.model, key.image)
+        self._seed = 0
+        self._held = False
+        self.last = self.measure()
+
+    def measure(self, repeats: int = 5) -> float:
+        """A new measurement (median of ``repeats`` passes after two warm-up passes)."""
+        from dropcore.probe import probe
+
+        times = []
+        for _ in range(repeats + 2):
+            self._seed += 1
+            t0 = time.process_time()
+            probe(self._loaded.model, self._x, self._settings, seed=self._seed,
+                  record=self._record, reuse=self._reuse)
+            times.append(time.process_time() - t0)
+        self.last = statistics.median(times[2:])
+        return self.last
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Measure nothing new meanwhile (the machine is not idle: a training run)."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+
+    def bracket(self) -> dict[str, float]:
+        """The yardstick around a phase that just ended: the one before it, one measured
+        now (unless held), and their mean (what the phase's ratio divides by)."""
+        before = self.last
+        after = before if self._held else self.measure()
+        return {"probe_cpu_before_s": before, "probe_cpu_after_s": after,
+                "probe_cpu_s": (before + after) / 2}
 
 
 def run_phase(
@@ -787,9 +814,10 @@ def run_phase(
 
 def summarise(
     reports: Sequence[SessionReport], measured: Mapping[str, Any], base_url: str,
-    timeout: float, replays: int, probe_cpu: float,
+    timeout: float, replays: int, yard: Yardstick,
 ) -> dict[str, Any]:
     """The figures every scenario reports, from its sessions' reports."""
+    bracket = yard.bracket()  # before the solo replays below load the server again
     latencies = [x for r in reports for x in r.latencies]
     shared = [x for r in reports for x in r.shared]
     errors = [e for r in reports for e in r.errors]
@@ -819,8 +847,8 @@ def summarise(
         "passes_computed": len(shared) - sum(shared),
         "distinct_settings": len({s for r in reports for s in r.summaries}),
         "probe_p50_s": percentile([x for r in reports for x in r.probe_s], 0.50),
-        "probe_cpu_s": probe_cpu,
-        "cpu_per_interaction_over_probe_cpu": cpu / probe_cpu if probe_cpu else float("nan"),
+        **bracket,
+        "cpu_per_interaction_over_probe_cpu": cpu / bracket["probe_cpu_s"],
         **measured,
         # Other work on the machine skews every figure above; this says how much.
         "loadavg_1min_after": os.getloadavg()[0],
@@ -832,7 +860,8 @@ def _print(name: str, row: Mapping[str, Any]) -> None:
         f"{name:>10s} K={row['sessions']:3d} n={row['interactions']:4d}  "
         f"p50={row['p50_s']:.2f}s p95={row['p95_s']:.2f}s  "
         f"cpu/int={row['server_cpu_s_per_interaction']:.2f}s "
-        f"({row['cpu_per_interaction_over_probe_cpu']:.2f}x probe)  "
+        f"({row['cpu_per_interaction_over_probe_cpu']:.2f}x probe "
+        f"{row['probe_cpu_before_s']:.3f}->{row['probe_cpu_after_s']:.3f})  "
         f"hits={row['cache_hit_rate']:.0%} passes={row['passes_computed']} "
         f"(distinct {row['distinct_settings']})  errors={row['errors']} "
         f"isolation={row['isolation_violations']}  rss {row['rss_before_mb']:.0f}->"
@@ -846,7 +875,7 @@ _session_numbers = itertools.count()
 
 def think_phase(
     base_url: str, server_pid: int, k: int, plan_of: Any, interactions: int,
-    think_s: float, args: argparse.Namespace, deadline: float, probe_cpu: float,
+    think_s: float, args: argparse.Namespace, deadline: float, yard: Yardstick,
 ) -> dict[str, Any]:
     """K sessions following ``plan_of(index, interactions, rng)`` with think time."""
     start = threading.Barrier(k + 1)
@@ -864,12 +893,12 @@ def think_phase(
 
     workers = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(k)]
     measured = run_phase(server_pid, reports, workers, start, args.timeout, deadline)
-    return summarise(reports, measured, base_url, args.timeout, args.replays, probe_cpu)
+    return summarise(reports, measured, base_url, args.timeout, args.replays, yard)
 
 
 def burst_phase(
     base_url: str, server_pid: int, k: int, args: argparse.Namespace, deadline: float,
-    probe_cpu: float,
+    yard: Yardstick,
 ) -> dict[str, Any]:
     """(b) K sessions click the same preset within ``args.burst_window`` seconds."""
     start = threading.Barrier(k + 1)
@@ -882,7 +911,7 @@ def burst_phase(
 
     workers = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(k)]
     measured = run_phase(server_pid, reports, workers, start, args.timeout, deadline)
-    return summarise(reports, measured, base_url, args.timeout, args.replays, probe_cpu)
+    return summarise(reports, measured, base_url, args.timeout, args.replays, yard)
 
 
 def soak(
@@ -963,7 +992,7 @@ def start_server(env: Mapping[str, str], port: int, log: Path) -> subprocess.Pop
 
 def k_search(
     name: str, plan_of: Any, base_url: str, pid: int, args: argparse.Namespace,
-    ks: Sequence[int], interactions: int, think_s: float, deadline: float, probe_cpu: float,
+    ks: Sequence[int], interactions: int, think_s: float, deadline: float, yard: Yardstick,
 ) -> dict[str, Any]:
     """Phases at growing K until p95 reaches the target; the largest K that met it."""
     rows, largest = [], None
@@ -971,7 +1000,7 @@ def k_search(
         if time.monotonic() > deadline:
             break
         row = think_phase(base_url, pid, k, plan_of, interactions, think_s, args, deadline,
-                          probe_cpu)
+                          yard)
         rows.append(row)
         _print(name, row)
         ok = row["p95_s"] < args.p95_target and not row["errors"]
@@ -1010,7 +1039,7 @@ def _server(
 
 def run_scenario(
     name: str, base_url: str, pid: int, args: argparse.Namespace, deadline: float,
-    probe_cpu: float,
+    yard: Yardstick,
 ) -> Any:
     """One scenario's phases against the server; prints a line per phase."""
     if name in ("class", "class_train", "explore"):
@@ -1018,18 +1047,18 @@ def run_scenario(
             (class_plan, args.class_k)
         training = training_in_background(**SIZES["lesson"]) if name == "class_train" \
             else contextlib.nullcontext()
-        with training:
+        with training, (yard.held() if name == "class_train" else contextlib.nullcontext()):
             return k_search(name, plan_of, base_url, pid, args, ks, args.interactions,
-                            args.think, deadline, probe_cpu)
+                            args.think, deadline, yard)
     if name == "burst":
-        row = burst_phase(base_url, pid, args.burst, args, deadline, probe_cpu)
+        row = burst_phase(base_url, pid, args.burst, args, deadline, yard)
         _print(name, row)
         return row
     if name == "closed":
         rows = []
         for k in args.sessions:
             rows.append(think_phase(base_url, pid, k, explore_plan, args.interactions, 0.0,
-                                    args, deadline, probe_cpu))
+                                    args, deadline, yard))
             _print(name, rows[-1])
         return rows
     s = soak(base_url, pid, args.soak, args.timeout, deadline, 1000)
@@ -1072,10 +1101,10 @@ def main() -> int:
     deadline = time.monotonic() + args.deadline
 
     print("measuring the probe pass's own CPU (idle machine)...", flush=True)
-    probe_cpu = probe_cpu_seconds(args.model)
-    print(f"probe pass: {probe_cpu:.3f} CPU-s", flush=True)
+    yard = Yardstick(args.model)
+    print(f"probe pass: {yard.last:.3f} CPU-s (measured again after every phase)", flush=True)
     results: dict[str, Any] = {
-        "model": args.model, "cpus": os.cpu_count(), "probe_cpu_s": probe_cpu,
+        "model": args.model, "cpus": os.cpu_count(), "probe_cpu_s_at_start": yard.last,
         "torch_threads": os.environ.get("OMP_NUM_THREADS", "default"),
         "when": time.strftime("%Y-%m-%d %H:%M:%S"), "args": vars(args),
     }
@@ -1085,7 +1114,7 @@ def main() -> int:
                 break
             # A fresh server per scenario: its shared cache must not be warm from the last.
             with _server(args, ap, Path(tmp), name) as (base_url, pid):
-                results[name] = run_scenario(name, base_url, pid, args, deadline, probe_cpu)
+                results[name] = run_scenario(name, base_url, pid, args, deadline, yard)
     for name in ("class", "class_train", "explore"):
         if name in results:
             print(f"{name}: largest K at p95 < {args.p95_target:g} s: "
