@@ -7,7 +7,15 @@ from dataclasses import fields
 import pytest
 import torch
 
+import models
 from dropcore.probe import ProbeResult
+
+
+@pytest.fixture(scope="module")
+def net() -> torch.nn.Module:
+    """A random-init ResNet-18 of the test module's own (a module may check it stays
+    untouched, so none is shared across modules)."""
+    return models.load("resnet18", "random", "cpu").model
 
 
 @pytest.fixture()

@@ -8,7 +8,6 @@ import threading
 import pytest
 import torch
 
-import models
 from dropcore.probe import (
     METHODS,
     ProbeSettings,
@@ -18,11 +17,6 @@ from dropcore.probe import (
 )
 
 ACTIVATION_METHODS = ("dropout", "spatial_dropout", "drop_block", "drop_path")
-
-
-@pytest.fixture(scope="module")
-def net() -> torch.nn.Module:
-    return models.load("resnet18", "random", "cpu").model
 
 
 def image(size: int = 64, seed: int = 0) -> torch.Tensor:

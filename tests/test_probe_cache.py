@@ -7,19 +7,12 @@ import threading
 
 import pytest
 import torch
-from torch import nn
 
-import models
 from dropcore.probe import ProbeCache, ProbeSettings, cached_probe, probe
 from dropcore.probe.cache import SharedCache, image_digest, probe_key, result_nbytes
 from tests.conftest import assert_same_result, result_tensors
 
 SETTINGS = ProbeSettings(block_size=3, stages=("layer3",))
-
-
-@pytest.fixture(scope="module")
-def net() -> nn.Module:
-    return models.load("resnet18", "random", "cpu").model
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import pytest
 import torch
 from torch import nn
 
-import models
 from dropcore.probe import Baseline, InputStore, ProbeResult, ProbeSettings, probe
 from dropcore.probe.cache import image_digest, probe_key
 from tests.conftest import assert_same_result
@@ -24,11 +23,6 @@ SETTINGS = {
                                       cam_layer="layer3"),
     "none": ProbeSettings(method="none"),
 }
-
-
-@pytest.fixture(scope="module")
-def net() -> nn.Module:
-    return models.load("resnet18", "random", "cpu").model
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-import models
 from dropcore.probe import ProbeSettings, probe, set_concurrency
 from dropcore.probe import inject as inject_module
 from dropcore.probe.limiter import compute_slots
@@ -30,11 +29,6 @@ VARIANTS = (
     ProbeSettings(method="drop_connect", p=0.2, stages=("layer2",), blocks=(0,)),
     ProbeSettings(method="none", cam_layer="layer2"),
 )
-
-
-@pytest.fixture(scope="module")
-def net() -> nn.Module:
-    return models.load("resnet18", "random", "cpu").model
 
 
 def snapshot(model: nn.Module) -> dict[str, object]:

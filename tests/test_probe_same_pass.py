@@ -14,7 +14,6 @@ import pytest
 import torch
 from torch import nn
 
-import models
 from dropcore.probe import ProbeResult, ProbeSettings, probe
 
 SETTINGS = {
@@ -29,11 +28,6 @@ SETTINGS = {
         method="dropout", p=0.3, stages=("layer4",), cam_layer="layer3"
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def net() -> nn.Module:
-    return models.load("resnet18", "random", "cpu").model
 
 
 class Replay(nn.Module):
