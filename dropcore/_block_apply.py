@@ -107,7 +107,7 @@ class CallPlan:
 
     Attributes:
         geo: the call's geometry.
-        sparse: draw seeds sparsely (else a dense Bernoulli field plus a max-pool).
+        sparse: draw seeds sparsely (else a dense Bernoulli field, dilated).
         full_size: the mask has the input's shape (per channel and per sample).
         layout: memory format of the rendered mask: the input's when full size
             (channels-last stays channels-last), contiguous otherwise.

@@ -7,8 +7,9 @@ Two ways to draw the same random mask (identical distribution, different cost), 
   into blocks by a precomputed block table (small maps) or by painting offsets (large maps,
   channels-last). Full-size masks are rendered straight into the output buffer and
   re-rendered in backward, so no full-size temporary is allocated or kept.
-* ``"dense"``: a Bernoulli field plus a separable max-pool. Better on GPUs (one fused,
-  sync-free kernel chain) and when blocks cover most of the map anyway.
+* ``"dense"``: a Bernoulli field dilated one axis at a time (a separable max-pool on
+  GPUs, shifted ORs on the CPU). Better on GPUs (one sync-free kernel chain) and when
+  blocks cover most of the map anyway.
 
 The functions are registered with ``torch.fx.wrap`` (as torchvision does for its
 DropBlock), so ``torch.fx.symbolic_trace`` records each call as one node instead of

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from dropcore._block_masks import (
     Geometry,
     Seeds,
+    dense_keep,
     draw_seeds,
     dropped_counts,
     dropped_offsets,
     table_fits,
+    window_any,
 )
 
 GEOMETRIES = [
@@ -72,3 +75,33 @@ def test_table_serves_small_maps_and_paint_large_ones() -> None:
     small = Geometry((32, 1024, 14, 14), 0.1, 7, "exact", "uniform", True, False)
     large = Geometry((32, 256, 56, 56), 0.1, 7, "exact", "uniform", True, False)
     assert table_fits(small) and not table_fits(large)
+
+
+@pytest.mark.parametrize("block", range(1, 10))
+@pytest.mark.parametrize("dims", [2, 3])
+def test_window_any_is_a_stride_one_max_pool(block: int, dims: int,
+                                             gen: torch.Generator) -> None:
+    # The dense renderer's CPU dilation against the max-pool it replaced, on every axis.
+    sizes = (9, 12, 10)[:dims]
+    field = torch.rand(6, 1, *sizes, generator=gen) < 0.15
+    pool = F.max_pool2d if dims == 2 else F.max_pool3d
+    for axis in range(dims):
+        kernel = tuple(block if i == axis else 1 for i in range(dims))
+        expected = pool(field.float(), kernel_size=kernel, stride=1) > 0
+        assert torch.equal(window_any(field, block, 2 + axis), expected)
+    with pytest.raises(ValueError, match="window of 13 is longer than dim 2"):
+        window_any(field, 13, 2)
+
+
+@pytest.mark.parametrize("seeding", ["uniform", "valid"])
+def test_dense_keep_grows_its_own_draw_into_blocks(seeding: str) -> None:
+    # The same draw dilated by max-pools (the GPU path's operation) gives the CPU mask.
+    geo = Geometry((2, 3, 14, 11), 0.4, 5, "exact", seeding, True, False)
+    keep = dense_keep(geo, torch.device("cpu"), torch.Generator().manual_seed(3))
+    seeds = torch.rand(geo.planes, 1, *geo.grid_shape,
+                       generator=torch.Generator().manual_seed(3)) < geo.gamma
+    if seeding == "valid":
+        seeds = F.pad(seeds.float(), (4, 4, 4, 4))
+    dropped = F.max_pool2d(F.max_pool2d(seeds.float(), (5, 1), stride=1), (1, 5), stride=1)
+    assert torch.equal(keep, (dropped == 0).view(geo.mask_shape))
+    assert 0 < (~keep).sum() < keep.numel()
