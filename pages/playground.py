@@ -37,7 +37,7 @@ from pages.ui.playground_view import playground_view as build_view
 from pages.ui.probing import input_digest, model_input, pass_text, run_probe, sites_of
 from pages.ui.regularizer import Regularizer, draw_choices, read_choices, regularizer_from
 from pages.ui.shared import baseline_of, shared, shared_view
-from pages.ui.views import baseline_pictures, cam_pictures
+from pages.ui.views import baseline_pictures, cam_pictures, site_grid_png
 
 STATUS_HELP = (
     "The fingerprint hashes the masks shown and the top-1 class: a shared link that "
@@ -79,15 +79,9 @@ def _site(where: Sequence[DeltaGenerator], view: PlaygroundView) -> None:
     shown = view.pictures
     if shown is None:
         return
-    big = where[1].columns(3)
-    big[0].image(shown.mask, caption=shown.caption, width="stretch", output_format="PNG")
-    big[1].image(shown.before, caption=f"activation of channel {shown.channel}",
-                 width="stretch", output_format="PNG")
-    big[2].image(shown.after, caption="after (same colour scale)", width="stretch",
-                 output_format="PNG")
-    st.image(shown.grid, caption="The 8 most active channels of this site "
-             f"({', '.join(map(str, shown.grid_channels))}): activation before, "
-             "mask, activation after.", output_format="PNG")
+    # Cells drawn by the browser from inline PNGs (pixel_html): nothing to fetch after.
+    where[1].html(shown.large_html)
+    st.html(shown.grid_html)
 
 
 def _prediction(view: PlaygroundView) -> None:
@@ -117,8 +111,8 @@ def _downloads(view: PlaygroundView, cams_png: Download, record: dict[str, Any])
     shown = view.pictures
     files = [cams_png]
     if shown is not None:
-        files.append(Download("Masks (PNG)", lambda: shown.grid, "droplab_masks.png",
-                              "image/png"))
+        files.append(Download("Masks (PNG)", lambda: site_grid_png(shown),
+                              "droplab_masks.png", "image/png"))
     files.append(Download("Top-5 (CSV)", lambda: csv_bytes(topk_records(view.top5)),
                           "droplab_top5.csv", "text/csv"))
     if view.drops:

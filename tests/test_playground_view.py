@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import html
+import io
 from dataclasses import fields, is_dataclass
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import models
 from dropcore.probe import (
@@ -19,9 +22,10 @@ from dropcore.probe import (
 )
 from models.images import SAMPLES, sample_image
 from pages.ui import render
+from pages.ui.pixel_html import data_uri
 from pages.ui.playground_view import playground_view
 from pages.ui.shared import baseline_of, shared
-from pages.ui.views import baseline_pictures, cam_images
+from pages.ui.views import baseline_pictures, cam_images, site_grid_png
 
 _LEAVES = (bytes, str, int, float, bool, type(None))
 
@@ -45,7 +49,7 @@ def loaded() -> models.LoadedModel:
     return models.load("resnet18", "random", device="cpu")
 
 
-@pytest.mark.parametrize("method", ["drop_block", "dropout", "none"])
+@pytest.mark.parametrize("method", ["drop_block", "dropout", "drop_connect", "drop_path", "none"])
 def test_view_holds_the_probes_numbers_and_nothing_mutable(loaded, method: str) -> None:
     x = loaded.transform(sample_image(next(iter(SAMPLES))))
     settings = ProbeSettings(method=method, p=0.2, block_size=3, stages=("layer3",))
@@ -73,9 +77,35 @@ def test_view_holds_the_probes_numbers_and_nothing_mutable(loaded, method: str) 
     else:
         assert (view.site.target_p, view.site.measured_drop) == (  # type: ignore[union-attr]
             record.target_p, record.measured_drop)
-        assert view.pictures is not None and view.pictures.grid.startswith(b"\x89PNG")
+        assert view.pictures is not None
+        assert_site_pictures_show(record, view.pictures)
     assert view.flipped == bool(torch.ne(result.baseline_logits.argmax(-1),
                                           result.logits.argmax(-1)).any())
+
+
+def assert_site_pictures_show(record, pictures) -> None:  # noqa: ANN001
+    """The inline pictures are the recorded tensors' cells: the strips' tiles are the
+    before / mask / after of the listed channels, and the download enlarges them."""
+    before, hw = record.before.float(), tuple(record.before.shape[-2:])
+    tiles = []
+    for strip, size in zip(pictures.strips, pictures.tile_sizes, strict=True):
+        with Image.open(io.BytesIO(strip)) as sheet:
+            tiles += render.sheet_tiles(sheet, size)
+        assert data_uri(strip) in pictures.grid_html
+    assert len(tiles) == 3
+    for j, c in enumerate(pictures.grid_channels):
+        vmax = float(before[c].max())
+        expected = (render.activation_tile(before[c], vmax, size=None),
+                    render.mask_tile(render.mask_plane(record.keep_mask, c, hw), size=None),
+                    render.activation_tile(record.after[c].float(), vmax, size=None))
+        for row in range(3):
+            assert np.array_equal(np.array(tiles[row][j]), np.array(expected[row]))
+    for png in (pictures.mask, pictures.before, pictures.after):
+        assert data_uri(png) in pictures.large_html
+    assert ", ".join(map(str, pictures.grid_channels)) in pictures.grid_html
+    with Image.open(io.BytesIO(site_grid_png(pictures))) as grid:
+        cell = max(max(w, h) * max(1, 96 // max(w, h)) for w, h in pictures.tile_sizes)
+        assert grid.height == 3 * (cell + 4) + 4
 
 
 def test_the_immutability_check_finds_mutable_parts() -> None:

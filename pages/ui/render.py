@@ -33,7 +33,10 @@ __all__ = [
     "model_view",
     "overlay",
     "png_bytes",
+    "sheet_tiles",
     "strongest_channels",
+    "tile_sheet",
+    "upscale",
 ]
 
 KEPT_RGB = (235, 235, 235)
@@ -63,7 +66,7 @@ def model_view(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> 
     s = torch.tensor(std, dtype=x.dtype).view(-1, 1, 1)
     img = (x.detach().cpu() * s + m).clamp(0, 1).expand(3, -1, -1)
     rgb = img.permute(1, 2, 0).numpy()
-    return _upscale(Image.fromarray(np.rint(rgb * 255).astype(np.uint8), "RGB"), 224)
+    return upscale(Image.fromarray(np.rint(rgb * 255).astype(np.uint8), "RGB"), 224)
 
 
 def overlay(view: Image.Image | np.ndarray, cam: torch.Tensor, alpha: float = 0.5) -> Image.Image:
@@ -78,17 +81,22 @@ def overlay(view: Image.Image | np.ndarray, cam: torch.Tensor, alpha: float = 0.
     return Image.fromarray(np.rint(blended).astype(np.uint8), "RGB")
 
 
-def _upscale(img: Image.Image, size: int) -> Image.Image:
+def upscale(img: Image.Image, size: int | None) -> Image.Image:
+    """``img`` enlarged by the largest whole factor that keeps it within ``size`` pixels
+    (nearest neighbour, so cells stay square); None or a small ``size``: as it is."""
+    if size is None:
+        return img
     width, height = img.size
     factor = max(1, size // max(width, height))
     return img.resize((width * factor, height * factor), Image.Resampling.NEAREST)
 
 
-def mask_tile(mask: torch.Tensor, size: int = 224) -> Image.Image:
-    """A 2-D keep mask (True = kept): kept cells light, dropped cells red."""
+def mask_tile(mask: torch.Tensor, size: int | None = 224) -> Image.Image:
+    """A 2-D keep mask (True = kept): kept cells light, dropped cells red, enlarged by a
+    whole factor towards ``size`` pixels (None: one pixel per cell)."""
     kept = mask.detach().cpu().bool().numpy()
     rgb = np.where(kept[..., None], np.array(KEPT_RGB, np.uint8), np.array(DROPPED_RGB, np.uint8))
-    return _upscale(Image.fromarray(rgb.astype(np.uint8), "RGB"), size)
+    return upscale(Image.fromarray(rgb.astype(np.uint8), "RGB"), size)
 
 
 def blank_tile(size: int = 224) -> Image.Image:
@@ -96,14 +104,15 @@ def blank_tile(size: int = 224) -> Image.Image:
     return Image.new("RGB", (size, size), KEPT_RGB)
 
 
-def activation_tile(act: torch.Tensor, vmax: float, size: int = 112) -> Image.Image:
-    """A 2-D activation map on a fixed scale ``[0, vmax]`` (viridis; above vmax saturates).
+def activation_tile(act: torch.Tensor, vmax: float, size: int | None = 112) -> Image.Image:
+    """A 2-D activation map on a fixed scale ``[0, vmax]`` (viridis; above vmax saturates),
+    enlarged like :func:`mask_tile`.
 
     Before and after the regularizer use the same ``vmax``, so the rescaling of kept units
     (1 / keep_prob, or count/sum for DropBlock) shows as brighter cells.
     """
     values = act.detach().cpu().float().numpy() / (vmax if vmax > 0 else 1.0)
-    return _upscale(Image.fromarray(_colorize(values, _VIRIDIS), "RGB"), size)
+    return upscale(Image.fromarray(_colorize(values, _VIRIDIS), "RGB"), size)
 
 
 def mask_plane(keep_mask: torch.Tensor, channel: int, size_hw: tuple[int, int]) -> torch.Tensor:
@@ -160,6 +169,35 @@ def grid(
         for j, tile in enumerate(row):
             out.paste(tile, (label_w + pad + j * (cell_w + pad), top))
     return out
+
+
+def tile_sheet(rows: Sequence[Sequence[Image.Image]], gap: int = 1) -> Image.Image:
+    """Equal tiles laid out in rows on a transparent sheet (RGBA), ``gap`` pixels apart:
+    one small picture for the browser to enlarge (the gaps show the page behind)."""
+    if not rows or not rows[0]:
+        raise ValueError("tile_sheet needs at least one row of tiles")
+    width, height = rows[0][0].size
+    if any(t.size != (width, height) for r in rows for t in r):
+        raise ValueError(f"tile_sheet tiles must all be {width} x {height}, got "
+                         f"{sorted({t.size for r in rows for t in r})}")
+    cols = max(len(r) for r in rows)
+    out = Image.new("RGBA", (gap + cols * (width + gap), gap + len(rows) * (height + gap)),
+                    (0, 0, 0, 0))
+    for i, row in enumerate(rows):
+        for j, tile in enumerate(row):
+            out.paste(tile, (gap + j * (width + gap), gap + i * (height + gap)))
+    return out
+
+
+def sheet_tiles(sheet: Image.Image, size: tuple[int, int], gap: int = 1) -> list[list[Image.Image]]:
+    """The tiles of a :func:`tile_sheet` of ``size`` (width, height) tiles, row by row (RGB)."""
+    width, height = size
+    cols = (sheet.width - gap) // (width + gap)
+    rows = (sheet.height - gap) // (height + gap)
+    rgb = sheet.convert("RGB")
+    return [[rgb.crop((gap + j * (width + gap), gap + i * (height + gap),
+                       gap + j * (width + gap) + width, gap + i * (height + gap) + height))
+             for j in range(cols)] for i in range(rows)]
 
 
 def _encoded(img: Image.Image, fmt: str, **options: int) -> bytes:

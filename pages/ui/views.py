@@ -1,13 +1,15 @@
 """Pieces of pages that more than one page shows: the model's view with Grad-CAM overlays,
 top-1 captions, and the pictures of one injection site.
 
-Pictures leave here encoded (JPEG for photos, PNG for masks, whose cells must stay crisp):
+Pictures leave here encoded (JPEG for photos, PNG for masks, whose cells must stay crisp,
+at one pixel per cell for the browser to enlarge):
 ``st.image`` then only hashes the bytes instead of encoding a PIL image on every rerun,
 and :func:`.shared.shared` can keep them for every session.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,11 +19,12 @@ from PIL import Image
 from dropcore.probe import ProbeResult, SiteRecord, probabilities
 from models import LoadedModel
 
-from . import render
+from . import pixel_html, render
 
 __all__ = [
-    "BaselinePictures", "CamImages", "SitePictures", "baseline_pictures", "cam_images",
-    "cam_pictures", "input_view", "mask_mosaic", "site_pictures", "top1_text",
+    "GRID_ROWS", "BaselinePictures", "CamImages", "SitePictures", "baseline_pictures",
+    "cam_images", "cam_pictures", "input_view", "mask_mosaic", "site_grid_png",
+    "site_pictures", "top1_text",
 ]
 
 def top1_text(loaded: LoadedModel, logits: torch.Tensor) -> str:
@@ -91,7 +94,9 @@ class SitePictures:
 
     ``channel`` is the most active channel whose mask drops something in this draw (the
     most active channel if none does), so the large mask is not an empty square by chance.
-    ``caption`` says what the large mask shows. Pictures are PNG bytes.
+    ``caption`` says what the large mask shows. Pictures are PNG bytes with one pixel per
+    cell, which the browser enlarges (:mod:`.pixel_html`): ``large_html`` shows the
+    channel's mask and activations, ``grid_html`` the grid.
     """
 
     channel: int
@@ -99,11 +104,19 @@ class SitePictures:
     mask: bytes
     before: bytes
     after: bytes
-    grid: bytes
+    strips: tuple[bytes, ...]  # before, mask, after: a tile per channel (render.tile_sheet)
+    tile_sizes: tuple[tuple[int, int], ...]  # (width, height) of each strip's tiles
     grid_channels: tuple[int, ...]
+    large_html: str
+    grid_html: str
+
+
+GRID_ROWS = ("before", "mask", "after")
 
 
 def _planes(record: SiteRecord) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+    if record.before is None or record.after is None:
+        raise ValueError(f"site {record.name} has no recorded activations")
     before, after = record.before.float(), record.after.float()
     return before, after, (before.shape[-2], before.shape[-1])
 
@@ -127,33 +140,61 @@ def site_pictures(record: SiteRecord, channels: int = 8) -> SitePictures | None:
 
     Returns None when the site's tensors were not recorded.
     """
-    if record.keep_mask is None or record.before is None or record.after is None:
+    keep = record.keep_mask
+    if keep is None or record.before is None or record.after is None:
         return None
     before, after, hw = _planes(record)
     ranked = render.strongest_channels(before, before.shape[0])
     strongest = ranked[:channels]
-    with_drop = (c for c in ranked if not render.mask_plane(record.keep_mask, c, hw).all())
+    with_drop = (c for c in ranked if not render.mask_plane(keep, c, hw).all())
     top = next(with_drop, None)
-    caption = _mask_caption(record.keep_mask, top)
+    caption = _mask_caption(keep, top)
     top = ranked[0] if top is None else top
 
-    def vmax(c: int) -> float:
-        return float(before[c].max())
+    def tiles(c: int) -> tuple[Image.Image, Image.Image, Image.Image]:
+        # One colour scale per channel: before and after compare cell by cell.
+        vmax = float(before[c].max())
+        return (render.activation_tile(before[c], vmax, size=None),
+                render.mask_tile(render.mask_plane(keep, c, hw), size=None),
+                render.activation_tile(after[c], vmax, size=None))
 
-    rows: list[list[Image.Image]] = [[], [], []]
-    for c in strongest:
-        rows[0].append(render.activation_tile(before[c], vmax(c), size=96))
-        rows[1].append(render.mask_tile(render.mask_plane(record.keep_mask, c, hw), size=96))
-        rows[2].append(render.activation_tile(after[c], vmax(c), size=96))
+    by_channel = {c: tiles(c) for c in dict.fromkeys([top, *strongest])}
+    # A strip per row: a DropConnect mask tile (a grid of kernels) is not the size of an
+    # activation tile, and the browser shows every strip equally wide.
+    rows = [[by_channel[c][row] for c in strongest] for row in range(len(GRID_ROWS))]
+    strips = tuple(render.png_bytes(render.tile_sheet([row])) for row in rows)
+    large_before, large_mask, large_after = (render.png_bytes(t) for t in by_channel[top])
+    grid_caption = (f"The {len(strongest)} most active channels of this site "
+                    f"({', '.join(map(str, strongest))}): activation before, mask, "
+                    "activation after.")
     return SitePictures(
         channel=top,
         caption=caption,
-        mask=render.png_bytes(render.mask_tile(render.mask_plane(record.keep_mask, top, hw))),
-        before=render.png_bytes(render.activation_tile(before[top], vmax(top), size=224)),
-        after=render.png_bytes(render.activation_tile(after[top], vmax(top), size=224)),
-        grid=render.png_bytes(render.grid(rows, labels=("before", "mask", "after"))),
+        mask=large_mask,
+        before=large_before,
+        after=large_after,
+        strips=strips,
+        tile_sizes=tuple(row[0].size for row in rows),
         grid_channels=tuple(strongest),
+        large_html=pixel_html.figure_row([
+            pixel_html.crisp_figure(large_mask, caption),
+            pixel_html.crisp_figure(large_before, f"activation of channel {top}"),
+            pixel_html.crisp_figure(large_after, "after (same colour scale)"),
+        ]),
+        grid_html=pixel_html.labelled_rows(list(zip(GRID_ROWS, strips, strict=True)),
+                                           grid_caption, width_px=68 * len(strongest)),
     )
+
+
+def site_grid_png(pictures: SitePictures, tile_px: int = 96) -> bytes:
+    """The grid of ``pictures`` as one PNG with its row labels (what "Masks (PNG)"
+    downloads): each tile enlarged by a whole factor towards ``tile_px``."""
+    rows = []
+    for strip, size in zip(pictures.strips, pictures.tile_sizes, strict=True):
+        with Image.open(io.BytesIO(strip)) as sheet:
+            rows += render.sheet_tiles(sheet, size)
+    big = [[render.upscale(tile, tile_px) for tile in row] for row in rows]
+    return render.png_bytes(render.grid(big, labels=GRID_ROWS))
 
 
 def mask_mosaic(record: SiteRecord, count: int = 16, columns: int = 4) -> Image.Image | None:

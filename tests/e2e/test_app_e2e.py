@@ -213,8 +213,10 @@ def test_playground_path_forwards_to_the_default_page(page: object, streamlit_se
 
 
 def _view(pg: object) -> tuple[object, ...]:
+    # Both kinds of picture: files (CAMs) and inline cells (masks, activations).
     images = pg.eval_on_selector_all(  # type: ignore[attr-defined]
-        '[data-testid="stImage"] img', "els => els.map(e => e.getAttribute('src'))")
+        '[data-testid="stImage"] img, [data-testid="stHtml"] img',
+        "els => els.map(e => e.getAttribute('src'))")
     return fingerprint(pg), metrics(pg), images
 
 

@@ -1,0 +1,86 @@
+"""Small pictures drawn by the browser: inline PNGs at their own size, scaled up crisply.
+
+A mask or an activation map of a site is a few dozen cells across (14 x 14 at ResNet-50's
+``layer3``). Enlarging it on the server to 224 pixels and encoding that, for every probe,
+cost more CPU than anything else the Playground does outside the pass (four PNGs, ~9 ms
+a probe); the PNG of the cells alone is a few hundred bytes. So pictures of cells leave
+here as they are, inline in static HTML (no file for the browser to fetch afterwards),
+and CSS ``image-rendering: pixelated`` makes the browser enlarge them with nearest
+neighbours: every cell stays a crisp square, as before.
+
+Built once per probe as a string (see :mod:`.playground_view`), like :mod:`.tables`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+
+__all__ = ["crisp_figure", "data_uri", "figure_row", "labelled_rows"]
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Streamlit's caption look on both themes: the theme's own text colour, muted.
+_CAPTION_STYLE = "font-size:0.875rem;opacity:0.6;line-height:1.4;margin-top:0.25rem"
+_PIXELATED = "image-rendering:pixelated;display:block"
+
+
+def data_uri(png: bytes) -> str:
+    """``png`` as a ``data:`` URI.
+
+    Raises:
+        ValueError: ``png`` is not PNG data.
+    """
+    if not isinstance(png, bytes) or not png.startswith(_PNG_SIGNATURE):
+        start = png[:8] if isinstance(png, bytes) else png
+        raise ValueError(f"expected PNG bytes, got {type(png).__name__} {start!r:.40}")
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _img(png: bytes, alt: str, style: str) -> str:
+    return (f'<img src="{data_uri(png)}" alt="{html.escape(alt)}" '
+            f'title="{html.escape(alt)}" style="{_PIXELATED};{style}">')
+
+
+def crisp_figure(png: bytes, caption: str) -> str:
+    """One picture as wide as its box, with ``caption`` under it (also its alt text)."""
+    return (f'<figure style="margin:0">{_img(png, caption, "width:100%;height:auto")}'
+            f'<figcaption style="{_CAPTION_STYLE}">{html.escape(caption)}</figcaption>'
+            "</figure>")
+
+
+def figure_row(figures: Sequence[str]) -> str:
+    """``figures`` (from :func:`crisp_figure`) side by side in equal columns.
+
+    Raises:
+        ValueError: no figures.
+    """
+    if not figures:
+        raise ValueError("figure_row needs at least one figure")
+    columns = f"repeat({len(figures)}, minmax(0, 1fr))"
+    return (f'<div style="display:grid;grid-template-columns:{columns};gap:1rem">'
+            f'{"".join(figures)}</div>')
+
+
+def labelled_rows(
+    rows: Sequence[tuple[str, bytes]], caption: str, *, width_px: int
+) -> str:
+    """Rows of pictures (PNG bytes, e.g. a strip of tiles from :func:`.render.tile_sheet`),
+    each ``width_px`` CSS pixels wide (less on a narrow screen) with its label beside it,
+    and ``caption`` below.
+
+    Raises:
+        ValueError: no rows, or a non-positive ``width_px``.
+    """
+    if not rows:
+        raise ValueError("labelled_rows needs at least one (label, picture) row")
+    if width_px <= 0:
+        raise ValueError(f"width_px must be positive, got {width_px}")
+    cells = "".join(
+        f'<div style="align-self:center">{html.escape(label)}</div>'
+        f'{_img(png, f"{label}: {caption}", "width:100%;height:auto")}'
+        for label, png in rows
+    )
+    return (f'<div style="display:grid;grid-template-columns:auto minmax(0, {width_px}px);'
+            f'gap:4px 0.5rem;font-size:0.875rem">{cells}</div>'
+            f'<div style="{_CAPTION_STYLE}">{html.escape(caption)}</div>')
