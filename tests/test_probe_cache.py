@@ -57,6 +57,12 @@ def test_other_image_or_changed_weights_are_a_new_key(net, x) -> None:
     with torch.no_grad():
         other.fc.weight.mul_(1.0)  # any in-place write (an optimizer step) bumps a version
     assert probe_key(other, x, SETTINGS) != before
+    # Deep in the tree, and buffers too (a BN's running statistics).
+    for tensor in (other.layer4[-1].conv2.weight, other.layer2[0].bn1.running_mean):
+        written = probe_key(other, x, SETTINGS)
+        with torch.no_grad():
+            tensor.add_(0.0)
+        assert probe_key(other, x, SETTINGS) != written
 
 
 def test_identical_concurrent_requests_compute_once() -> None:
