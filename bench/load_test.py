@@ -24,7 +24,8 @@ Every phase reports p50/p95 of the interaction latency (change sent -> script fi
 errors (exceptions on the page, failed runs, timeouts, failed image fetches), isolation
 violations (a page showing another seed or a setting the session did not choose, or a
 final page that differs from a solo replay of its link), server CPU per interaction and
-its ratio to the probe pass's own CPU (measured first, in this process), the cache hit
+its ratio to the probe pass's own CPU (measured first, in this process; and again with
+the settings the phase's passes ran, which can cost more than the default), the cache hit
 rate and the passes computed (a page says "shared result" when it ran none), and the
 server's memory.
 
@@ -430,6 +431,10 @@ PRESET = "Paper setting"
 STATUS_SEED = re.compile(r"· seed (\d+) ·")
 STATUS_PASS = re.compile(r"pass \*\*(\d+(?:\.\d+)?) s\*\*")
 STATUS_MARK = "masks fingerprint"
+# The settings a pass ran with, from the same line (the parts the scenarios change).
+STATUS_SETTINGS = re.compile(
+    r"keep_prob (?P<keep>[\d.]+) · block (?P<block>\d+) · γ (?P<gamma>\w+) · "
+    r"(?P<seeding>\w+) seeds .*· seed (?P<seed>\d+) ·")
 SHARED = re.compile(rf"\s*\({re.escape(SHARED_MARK)}\)")
 
 
@@ -529,6 +534,8 @@ class SessionReport:
     fingerprint: tuple[str, ...] = ()
     probe_s: list[float] = field(default_factory=list)
     summaries: list[str] = field(default_factory=list)
+    # (keep, block, gamma, seeding, seed) of each interaction that ran a pass of its own
+    passes: list[tuple[float, int, str, str, int]] = field(default_factory=list)
 
 
 def _check(run: Run, report: SessionReport, sess: Session, bits: Sequence[str]) -> None:
@@ -544,6 +551,10 @@ def _check(run: Run, report: SessionReport, sess: Session, bits: Sequence[str]) 
 def _record(run: Run, report: SessionReport) -> None:
     report.latencies.append(run.latency_s)
     report.shared.append(is_shared(run))
+    found = STATUS_SETTINGS.search(status_line(run))
+    if found and not report.shared[-1]:
+        report.passes.append((float(found["keep"]), int(found["block"]), found["gamma"],
+                              found["seeding"], int(found["seed"])))
     report.probe_s.extend(float(m) for m in STATUS_PASS.findall(status_line(run)))
     report.summaries.append(TIMING.sub("<t>", SHARED.sub("", status_line(run)))
                             .split(" · masks")[0])
@@ -757,6 +768,38 @@ class Yardstick:
         self.last = statistics.median(times[2:])
         return self.last
 
+    def relative(self, passes: Sequence[tuple[float, int, str, str, int]],
+                 sample: int = 12) -> float:
+        """CPU of the passes a phase ran (up to ``sample`` of them) over the yardstick's,
+        measured alternately now: the phase's own pass CPU is this times the bracket.
+
+        The scenarios' settings do not cost what the default does (a dense DropBlock draw
+        at keep_prob ~0.5 costs ~1.5x), so dividing by the default pass alone would count
+        that as work outside the pass. NaN when the phase ran no pass of its own.
+        """
+        from dropcore.probe import ProbeSettings, probe, site_names
+
+        if not passes:
+            return float("nan")
+        chosen = random.Random(len(passes)).sample(list(passes), min(sample, len(passes)))
+        own, ref = 0.0, 0.0
+        for keep, block, gamma, seeding, seed in chosen:
+            settings = ProbeSettings(p=round(1 - keep, 12), block_size=block, gamma=gamma,
+                                     seeding=seeding, stages=self._settings.stages)
+            record = {site_names(self._loaded.model, settings)[0]}  # as the page does
+            self._seed += 1
+            for who in ("own", "ref"):
+                t0 = time.process_time()
+                if who == "own":
+                    probe(self._loaded.model, self._x, settings, seed=seed, record=record,
+                          reuse=self._reuse)
+                    own += time.process_time() - t0
+                else:
+                    probe(self._loaded.model, self._x, self._settings, seed=self._seed,
+                          record=self._record, reuse=self._reuse)
+                    ref += time.process_time() - t0
+        return own / ref
+
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
         """Measure nothing new meanwhile (the machine is not idle: a training run)."""
@@ -818,6 +861,7 @@ def summarise(
 ) -> dict[str, Any]:
     """The figures every scenario reports, from its sessions' reports."""
     bracket = yard.bracket()  # before the solo replays below load the server again
+    relative = yard.relative([x for r in reports for x in r.passes])
     latencies = [x for r in reports for x in r.latencies]
     shared = [x for r in reports for x in r.shared]
     errors = [e for r in reports for e in r.errors]
@@ -849,6 +893,9 @@ def summarise(
         "probe_p50_s": percentile([x for r in reports for x in r.probe_s], 0.50),
         **bracket,
         "cpu_per_interaction_over_probe_cpu": cpu / bracket["probe_cpu_s"],
+        # Against the CPU of the passes this phase ran (their settings, not the default).
+        "own_pass_over_probe_cpu": relative,
+        "cpu_per_interaction_over_own_pass_cpu": cpu / (bracket["probe_cpu_s"] * relative),
         **measured,
         # Other work on the machine skews every figure above; this says how much.
         "loadavg_1min_after": os.getloadavg()[0],
@@ -861,7 +908,9 @@ def _print(name: str, row: Mapping[str, Any]) -> None:
         f"p50={row['p50_s']:.2f}s p95={row['p95_s']:.2f}s  "
         f"cpu/int={row['server_cpu_s_per_interaction']:.2f}s "
         f"({row['cpu_per_interaction_over_probe_cpu']:.2f}x probe "
-        f"{row['probe_cpu_before_s']:.3f}->{row['probe_cpu_after_s']:.3f})  "
+        f"{row['probe_cpu_before_s']:.3f}->{row['probe_cpu_after_s']:.3f}; "
+        f"{row['cpu_per_interaction_over_own_pass_cpu']:.2f}x own passes, "
+        f"{row['own_pass_over_probe_cpu']:.2f}x probe)  "
         f"hits={row['cache_hit_rate']:.0%} passes={row['passes_computed']} "
         f"(distinct {row['distinct_settings']})  errors={row['errors']} "
         f"isolation={row['isolation_violations']}  rss {row['rss_before_mb']:.0f}->"
