@@ -67,15 +67,16 @@ def _site(where: Sequence[DeltaGenerator], view: PlaygroundView) -> None:
             "the baseline. Pick a method in the sidebar (or a lesson preset)."
         )
     else:
-        m1, m2, m3 = where[0].columns(3)
-        m1.metric("target p", f"{view.site.target_p:.3f}",
-                  help="Drop probability asked for at this site (1 - keep_prob, after "
-                  "depth scaling).")
-        m2.metric("expected", f"{view.site.expected_drop:.3f}",
-                  help="Analytic expected dropped fraction for these settings (below the "
-                  "target for DropBlock's paper gamma).")
-        m3.metric("measured", f"{view.site.measured_drop:.3f}",
-                  help="Fraction of this draw's mask that is dropped.")
+        # One horizontal box, not three columns: a block fewer per element to send.
+        numbers = where[0].container(horizontal=True, gap="medium")
+        numbers.metric("target p", f"{view.site.target_p:.3f}",
+                       help="Drop probability asked for at this site (1 - keep_prob, after "
+                       "depth scaling).")
+        numbers.metric("expected", f"{view.site.expected_drop:.3f}",
+                       help="Analytic expected dropped fraction for these settings (below "
+                       "the target for DropBlock's paper gamma).")
+        numbers.metric("measured", f"{view.site.measured_drop:.3f}",
+                       help="Fraction of this draw's mask that is dropped.")
     shown = view.pictures
     if shown is None:
         return
@@ -91,11 +92,11 @@ def _prediction(view: PlaygroundView) -> None:
     # and far less for the browser to redraw on every change (bench_ui_latency).
     table.html(view.top5_html)
     table.caption("Top-5 with the regularizer, against the baseline (bars share one scale).")
-    k1, k2 = numbers.columns(2)
-    k1.metric("top-1 changed", "yes" if view.flipped else "no",
-              help="Does this draw's top-1 class differ from the baseline's?")
-    k2.metric("KL(baseline ‖ draw)", f"{view.kl:.4f}",
-              help="How far the whole predicted distribution moved, in nats.")
+    pair = numbers.container(horizontal=True, gap="medium")
+    pair.metric("top-1 changed", "yes" if view.flipped else "no",
+                help="Does this draw's top-1 class differ from the baseline's?")
+    pair.metric("KL(baseline ‖ draw)", f"{view.kl:.4f}",
+                help="How far the whole predicted distribution moved, in nats.")
 
 
 def _drops(view: PlaygroundView) -> None:

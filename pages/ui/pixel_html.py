@@ -82,5 +82,5 @@ def labelled_rows(
         for label, png in rows
     )
     return (f'<div style="display:grid;grid-template-columns:auto minmax(0, {width_px}px);'
-            f'gap:4px 0.5rem;font-size:0.875rem">{cells}</div>'
+            f'justify-content:start;gap:4px 0.5rem;font-size:0.875rem">{cells}</div>'
             f'<div style="{_CAPTION_STYLE}">{html.escape(caption)}</div>')
