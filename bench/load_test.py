@@ -56,7 +56,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 import websocket
@@ -784,8 +784,10 @@ class Yardstick:
         chosen = random.Random(len(passes)).sample(list(passes), min(sample, len(passes)))
         own, ref = 0.0, 0.0
         for keep, block, gamma, seeding, seed in chosen:
-            settings = ProbeSettings(p=round(1 - keep, 12), block_size=block, gamma=gamma,
-                                     seeding=seeding, stages=self._settings.stages)
+            # ProbeSettings checks both names (a status line we cannot read would raise).
+            settings = ProbeSettings(p=round(1 - keep, 12), block_size=block,
+                                     gamma=cast(Any, gamma), seeding=cast(Any, seeding),
+                                     stages=self._settings.stages)
             record = {site_names(self._loaded.model, settings)[0]}  # as the page does
             self._seed += 1
             for who in ("own", "ref"):
