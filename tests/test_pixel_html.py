@@ -59,20 +59,19 @@ def test_labelled_rows_put_a_label_beside_each_row() -> None:
         labelled_rows([("a", _png())], "c", width_px=0)
 
 
-def test_tile_sheet_round_trips_its_tiles_with_transparent_gaps() -> None:
+def test_tile_strip_round_trips_its_tiles_with_transparent_gaps() -> None:
     rng = np.random.default_rng(0)
-    rows = [[Image.fromarray(rng.integers(0, 255, (3, 4, 3), dtype=np.uint8), "RGB")
-             for _ in range(5)] for _ in range(2)]
-    sheet = render.tile_sheet(rows)
-    assert sheet.mode == "RGBA" and sheet.size == (1 + 5 * 5, 1 + 2 * 4)
-    assert sheet.getpixel((0, 0))[3] == 0 and sheet.getpixel((5, 2))[3] == 0  # the gaps
-    back = render.sheet_tiles(Image.open(io.BytesIO(render.png_bytes(sheet))), (4, 3))
-    assert [[np.array(t).tolist() for t in r] for r in back] == \
-        [[np.array(t).tolist() for t in r] for r in rows]
-    with pytest.raises(ValueError, match="at least one row"):
-        render.tile_sheet([])
+    tiles = [Image.fromarray(rng.integers(0, 255, (3, 4, 3), dtype=np.uint8), "RGB")
+             for _ in range(5)]
+    strip = render.tile_strip(tiles)
+    assert strip.mode == "RGBA" and strip.size == (1 + 5 * 5, 1 + 3 + 1)
+    assert strip.getpixel((0, 0))[3] == 0 and strip.getpixel((5, 2))[3] == 0  # the gaps
+    back = render.strip_tiles(Image.open(io.BytesIO(render.png_bytes(strip))), (4, 3))
+    assert [np.array(t).tolist() for t in back] == [np.array(t).tolist() for t in tiles]
+    with pytest.raises(ValueError, match="at least one tile"):
+        render.tile_strip([])
     with pytest.raises(ValueError, match=r"must all be 4 x 3, got \[\(2, 2\), \(4, 3\)\]"):
-        render.tile_sheet([[rows[0][0], Image.new("RGB", (2, 2))]])
+        render.tile_strip([tiles[0], Image.new("RGB", (2, 2))])
 
 
 def test_tiles_at_one_pixel_per_cell_and_enlarged() -> None:

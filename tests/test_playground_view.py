@@ -88,10 +88,10 @@ def assert_site_pictures_show(record, pictures) -> None:  # noqa: ANN001
     before / mask / after of the listed channels, and the download enlarges them."""
     before, hw = record.before.float(), tuple(record.before.shape[-2:])
     tiles = []
-    for strip, size in zip(pictures.strips, pictures.tile_sizes, strict=True):
-        with Image.open(io.BytesIO(strip)) as sheet:
-            tiles += render.sheet_tiles(sheet, size)
-        assert data_uri(strip) in pictures.grid_html
+    for png, size in zip(pictures.strips, pictures.tile_sizes, strict=True):
+        with Image.open(io.BytesIO(png)) as strip:
+            tiles.append(render.strip_tiles(strip, size))
+        assert data_uri(png) in pictures.grid_html
     assert len(tiles) == 3
     for j, c in enumerate(pictures.grid_channels):
         vmax = float(before[c].max())

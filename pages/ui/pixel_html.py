@@ -65,7 +65,7 @@ def figure_row(figures: Sequence[str]) -> str:
 def labelled_rows(
     rows: Sequence[tuple[str, bytes]], caption: str, *, width_px: int
 ) -> str:
-    """Rows of pictures (PNG bytes, e.g. a strip of tiles from :func:`.render.tile_sheet`),
+    """Rows of pictures (PNG bytes, e.g. a strip of tiles from :func:`.render.tile_strip`),
     each ``width_px`` CSS pixels wide (less on a narrow screen) with its label beside it,
     and ``caption`` below.
 

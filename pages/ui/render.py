@@ -33,9 +33,9 @@ __all__ = [
     "model_view",
     "overlay",
     "png_bytes",
-    "sheet_tiles",
+    "strip_tiles",
     "strongest_channels",
-    "tile_sheet",
+    "tile_strip",
     "upscale",
 ]
 
@@ -171,33 +171,29 @@ def grid(
     return out
 
 
-def tile_sheet(rows: Sequence[Sequence[Image.Image]], gap: int = 1) -> Image.Image:
-    """Equal tiles laid out in rows on a transparent sheet (RGBA), ``gap`` pixels apart:
-    one small picture for the browser to enlarge (the gaps show the page behind)."""
-    if not rows or not rows[0]:
-        raise ValueError("tile_sheet needs at least one row of tiles")
-    width, height = rows[0][0].size
-    if any(t.size != (width, height) for r in rows for t in r):
-        raise ValueError(f"tile_sheet tiles must all be {width} x {height}, got "
-                         f"{sorted({t.size for r in rows for t in r})}")
-    cols = max(len(r) for r in rows)
-    out = Image.new("RGBA", (gap + cols * (width + gap), gap + len(rows) * (height + gap)),
+def tile_strip(tiles: Sequence[Image.Image], gap: int = 1) -> Image.Image:
+    """Equal tiles side by side on a transparent strip (RGBA), ``gap`` pixels apart: one
+    small picture for the browser to enlarge (the gaps show the page behind)."""
+    if not tiles:
+        raise ValueError("tile_strip needs at least one tile")
+    width, height = tiles[0].size
+    if any(t.size != (width, height) for t in tiles):
+        raise ValueError(f"tile_strip tiles must all be {width} x {height}, got "
+                         f"{sorted({t.size for t in tiles})}")
+    out = Image.new("RGBA", (gap + len(tiles) * (width + gap), height + 2 * gap),
                     (0, 0, 0, 0))
-    for i, row in enumerate(rows):
-        for j, tile in enumerate(row):
-            out.paste(tile, (gap + j * (width + gap), gap + i * (height + gap)))
+    for j, tile in enumerate(tiles):
+        out.paste(tile, (gap + j * (width + gap), gap))
     return out
 
 
-def sheet_tiles(sheet: Image.Image, size: tuple[int, int], gap: int = 1) -> list[list[Image.Image]]:
-    """The tiles of a :func:`tile_sheet` of ``size`` (width, height) tiles, row by row (RGB)."""
+def strip_tiles(strip: Image.Image, size: tuple[int, int], gap: int = 1) -> list[Image.Image]:
+    """The tiles of a :func:`tile_strip` of ``size`` (width, height) tiles (RGB)."""
     width, height = size
-    cols = (sheet.width - gap) // (width + gap)
-    rows = (sheet.height - gap) // (height + gap)
-    rgb = sheet.convert("RGB")
-    return [[rgb.crop((gap + j * (width + gap), gap + i * (height + gap),
-                       gap + j * (width + gap) + width, gap + i * (height + gap) + height))
-             for j in range(cols)] for i in range(rows)]
+    rgb = strip.convert("RGB")
+    return [rgb.crop((gap + j * (width + gap), gap, gap + j * (width + gap) + width,
+                      gap + height))
+            for j in range((strip.width - gap) // (width + gap))]
 
 
 def _encoded(img: Image.Image, fmt: str, **options: int) -> bytes:

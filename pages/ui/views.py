@@ -104,7 +104,7 @@ class SitePictures:
     mask: bytes
     before: bytes
     after: bytes
-    strips: tuple[bytes, ...]  # before, mask, after: a tile per channel (render.tile_sheet)
+    strips: tuple[bytes, ...]  # before, mask, after: a tile per channel (render.tile_strip)
     tile_sizes: tuple[tuple[int, int], ...]  # (width, height) of each strip's tiles
     grid_channels: tuple[int, ...]
     large_html: str
@@ -162,7 +162,7 @@ def site_pictures(record: SiteRecord, channels: int = 8) -> SitePictures | None:
     # A strip per row: a DropConnect mask tile (a grid of kernels) is not the size of an
     # activation tile, and the browser shows every strip equally wide.
     rows = [[by_channel[c][row] for c in strongest] for row in range(len(GRID_ROWS))]
-    strips = tuple(render.png_bytes(render.tile_sheet([row])) for row in rows)
+    strips = tuple(render.png_bytes(render.tile_strip(row)) for row in rows)
     large_before, large_mask, large_after = (render.png_bytes(t) for t in by_channel[top])
     grid_caption = (f"The {len(strongest)} most active channels of this site "
                     f"({', '.join(map(str, strongest))}): activation before, mask, "
@@ -190,9 +190,9 @@ def site_grid_png(pictures: SitePictures, tile_px: int = 96) -> bytes:
     """The grid of ``pictures`` as one PNG with its row labels (what "Masks (PNG)"
     downloads): each tile enlarged by a whole factor towards ``tile_px``."""
     rows = []
-    for strip, size in zip(pictures.strips, pictures.tile_sizes, strict=True):
-        with Image.open(io.BytesIO(strip)) as sheet:
-            rows += render.sheet_tiles(sheet, size)
+    for png, size in zip(pictures.strips, pictures.tile_sizes, strict=True):
+        with Image.open(io.BytesIO(png)) as strip:
+            rows.append(render.strip_tiles(strip, size))
     big = [[render.upscale(tile, tile_px) for tile in row] for row in rows]
     return render.png_bytes(render.grid(big, labels=GRID_ROWS))
 
