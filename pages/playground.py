@@ -32,6 +32,7 @@ from pages.ui.exports import (
 from pages.ui.inputs import Picture, choose_image
 from pages.ui.layout import lesson_presets, page_panel
 from pages.ui.model import require_model
+from pages.ui.pixel_html import figure_row, photo_figure
 from pages.ui.playground_view import PlaygroundView
 from pages.ui.playground_view import playground_view as build_view
 from pages.ui.probing import input_digest, model_input, pass_text, run_probe, sites_of
@@ -46,17 +47,17 @@ STATUS_HELP = (
 )
 
 
-def _pictures(
-    where: Sequence[DeltaGenerator], view: PlaygroundView, picture: Picture, method: str
-) -> None:
+def _pictures(where: DeltaGenerator, view: PlaygroundView, picture: Picture,
+              method: str) -> None:
     captions = (
         f"Input ({picture.name}), as the network sees it",
         f"Baseline: {view.baseline_top1}",
         f"With {c.METHOD_LABELS[method]}: {view.regularized_top1}",
     )
     images = (view.cams.view, view.cams.baseline, view.cams.regularized)
-    for col, img, cap in zip(where, images, captions, strict=True):
-        col.image(img, caption=cap, width="stretch")
+    # One static element, not three images in three columns (see pixel_html).
+    where.html(figure_row([photo_figure(img, cap)
+                           for img, cap in zip(images, captions, strict=True)]))
 
 
 def _site(where: Sequence[DeltaGenerator], view: PlaygroundView) -> None:
@@ -178,7 +179,7 @@ def _results(panel: Panel, picture: Picture) -> None:
         return
     reg = made
     status = st.container()
-    pictures_row = st.columns(3)
+    pictures_row = st.container()
     st.subheader("Masks at one site")
     site_row = st.columns([2, 3])
     x = model_input(loaded, picture)

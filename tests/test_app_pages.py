@@ -5,6 +5,7 @@ Runs the real app (app.py with its navigation) on ResNet-18 with random weights.
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from pathlib import Path
@@ -55,7 +56,10 @@ def fingerprint(at: AppTest) -> str:
 
 
 def image_captions(at: AppTest) -> str:
-    return "\n".join(img.caption for i in at.image for img in i.proto.imgs)
+    """Captions of the page's image elements and of its inline HTML figures."""
+    inline = [html.unescape(c) for h in at.get("html")
+              for c in re.findall(r"<figcaption[^>]*>([^<]*)</figcaption>", h.value)]
+    return "\n".join([img.caption for i in at.image for img in i.proto.imgs] + inline)
 
 
 def metric(at: AppTest, label: str) -> str:
@@ -88,7 +92,11 @@ def test_playground_defaults() -> None:
     at = open_page()
     assert_clean(at)
     assert at.title[0].value == "Playground"
-    assert len(at.image) == 3  # input and two CAMs; the site's cells are inline HTML
+    # The input and both CAMs, and the site's cells: inline HTML, no image elements.
+    assert not at.image
+    captions = image_captions(at)
+    assert "Input (cat), as the network sees it" in captions
+    assert re.search(r"Baseline: .+\nWith DropBlock: .+", captions)
     assert metric(at, "target p") == "0.100"
     assert "pass" in texts(at.caption) and fingerprint(at)
     labels = {b.label for b in at.get("download_button")}

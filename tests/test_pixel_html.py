@@ -13,24 +13,27 @@ import torch
 from PIL import Image
 
 from pages.ui import render
-from pages.ui.pixel_html import crisp_figure, data_uri, figure_row, labelled_rows
+from pages.ui.pixel_html import crisp_figure, data_uri, figure_row, labelled_rows, photo_figure
 
 
 def _png(size: tuple[int, int] = (3, 2), color: tuple[int, int, int] = (1, 2, 3)) -> bytes:
     return render.png_bytes(Image.new("RGB", size, color))
 
 
-def _decoded(uri: str) -> Image.Image:
-    prefix = "data:image/png;base64,"
+def _decoded(uri: str, mime: str = "image/png") -> Image.Image:
+    prefix = f"data:{mime};base64,"
     assert uri.startswith(prefix)
     return Image.open(io.BytesIO(base64.b64decode(uri[len(prefix):])))
 
 
-def test_data_uri_holds_the_png_and_rejects_anything_else() -> None:
+def test_data_uri_holds_the_picture_and_rejects_anything_else() -> None:
     img = _decoded(data_uri(_png((5, 4), (9, 8, 7))))
     assert img.size == (5, 4) and img.convert("RGB").getpixel((4, 3)) == (9, 8, 7)
-    with pytest.raises(ValueError, match="expected PNG bytes, got bytes"):
-        data_uri(render.jpeg_bytes(Image.new("RGB", (4, 4))))
+    jpeg = _decoded(data_uri(render.jpeg_bytes(Image.new("RGB", (6, 4), (200, 10, 10)))),
+                    "image/jpeg")
+    assert jpeg.format == "JPEG" and jpeg.size == (6, 4)
+    with pytest.raises(ValueError, match="expected PNG or JPEG bytes, got bytes"):
+        data_uri(b"GIF89a" + bytes(20))
     with pytest.raises(ValueError, match="got str"):
         data_uri("not bytes")  # type: ignore[arg-type]
 
@@ -44,6 +47,14 @@ def test_a_figure_is_crisp_escaped_and_captioned() -> None:
     assert "repeat(3, minmax(0, 1fr))" in row and row.count("<figure") == 3
     with pytest.raises(ValueError, match="at least one figure"):
         figure_row([])
+
+
+def test_a_photo_is_scaled_smoothly_and_captioned() -> None:
+    jpeg = render.jpeg_bytes(Image.new("RGB", (8, 8), (1, 2, 3)))
+    out = photo_figure(jpeg, "Baseline: <tabby> (41%)")
+    assert data_uri(jpeg) in out and "pixelated" not in out
+    assert "Baseline: &lt;tabby&gt; (41%)</figcaption>" in out
+    assert 'alt="Baseline: &lt;tabby&gt; (41%)"' in out
 
 
 def test_labelled_rows_put_a_label_beside_each_row() -> None:

@@ -1,4 +1,4 @@
-"""Small pictures drawn by the browser: inline PNGs at their own size, scaled up crisply.
+"""Pictures drawn by the browser from inline data: cells scaled up crisply, and photos.
 
 A mask or an activation map of a site is a few dozen cells across (14 x 14 at ResNet-50's
 ``layer3``). Enlarging it on the server to 224 pixels and encoding that, for every probe,
@@ -7,6 +7,10 @@ a probe); the PNG of the cells alone is a few hundred bytes. So pictures of cell
 here as they are, inline in static HTML (no file for the browser to fetch afterwards),
 and CSS ``image-rendering: pixelated`` makes the browser enlarge them with nearest
 neighbours: every cell stays a crisp square, as before.
+
+The Playground's three photos (the input and two Grad-CAM overlays, JPEG) go the same way:
+as one piece of HTML instead of three image elements in three columns, each an element
+message for the server to send and the page to lay out, and a file to fetch.
 
 Built once per probe as a string (see :mod:`.playground_view`), like :mod:`.tables`.
 """
@@ -17,36 +21,50 @@ import base64
 import html
 from collections.abc import Sequence
 
-__all__ = ["crisp_figure", "data_uri", "figure_row", "labelled_rows"]
+__all__ = ["crisp_figure", "data_uri", "figure_row", "labelled_rows", "photo_figure"]
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# What each picture format's bytes start with, and its MIME type.
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
 # Streamlit's caption look on both themes: the theme's own text colour, muted.
 _CAPTION_STYLE = "font-size:0.875rem;opacity:0.6;line-height:1.4;margin-top:0.25rem"
 _PIXELATED = "image-rendering:pixelated;display:block"
 
 
-def data_uri(png: bytes) -> str:
-    """``png`` as a ``data:`` URI.
+def data_uri(picture: bytes) -> str:
+    """``picture`` (PNG or JPEG bytes) as a ``data:`` URI.
 
     Raises:
-        ValueError: ``png`` is not PNG data.
+        ValueError: ``picture`` is neither PNG nor JPEG data.
     """
-    if not isinstance(png, bytes) or not png.startswith(_PNG_SIGNATURE):
-        start = png[:8] if isinstance(png, bytes) else png
-        raise ValueError(f"expected PNG bytes, got {type(png).__name__} {start!r:.40}")
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    if isinstance(picture, bytes):
+        for signature, mime in _SIGNATURES:
+            if picture.startswith(signature):
+                return f"data:{mime};base64," + base64.b64encode(picture).decode("ascii")
+    start = picture[:8] if isinstance(picture, bytes) else picture
+    raise ValueError(f"expected PNG or JPEG bytes, got {type(picture).__name__} {start!r:.40}")
 
 
-def _img(png: bytes, alt: str, style: str) -> str:
-    return (f'<img src="{data_uri(png)}" alt="{html.escape(alt)}" '
-            f'title="{html.escape(alt)}" style="{_PIXELATED};{style}">')
+def _img(picture: bytes, alt: str, style: str) -> str:
+    return (f'<img src="{data_uri(picture)}" alt="{html.escape(alt)}" '
+            f'title="{html.escape(alt)}" style="{style}">')
+
+
+def _figure(picture: bytes, caption: str, style: str) -> str:
+    return (f'<figure style="margin:0">{_img(picture, caption, style)}'
+            f'<figcaption style="{_CAPTION_STYLE}">{html.escape(caption)}</figcaption>'
+            "</figure>")
 
 
 def crisp_figure(png: bytes, caption: str) -> str:
-    """One picture as wide as its box, with ``caption`` under it (also its alt text)."""
-    return (f'<figure style="margin:0">{_img(png, caption, "width:100%;height:auto")}'
-            f'<figcaption style="{_CAPTION_STYLE}">{html.escape(caption)}</figcaption>'
-            "</figure>")
+    """One picture of cells as wide as its box, every cell a sharp square, with
+    ``caption`` under it (also its alt text)."""
+    return _figure(png, caption, f"{_PIXELATED};width:100%;height:auto")
+
+
+def photo_figure(picture: bytes, caption: str) -> str:
+    """A photo (PNG or JPEG) as wide as its box, smoothly scaled, with ``caption`` under
+    it (also its alt text)."""
+    return _figure(picture, caption, "display:block;width:100%;height:auto")
 
 
 def figure_row(figures: Sequence[str]) -> str:
@@ -78,7 +96,7 @@ def labelled_rows(
         raise ValueError(f"width_px must be positive, got {width_px}")
     cells = "".join(
         f'<div style="align-self:center">{html.escape(label)}</div>'
-        f'{_img(png, f"{label}: {caption}", "width:100%;height:auto")}'
+        f'{_img(png, f"{label}: {caption}", f"{_PIXELATED};width:100%;height:auto")}'
         for label, png in rows
     )
     return (f'<div style="display:grid;grid-template-columns:auto minmax(0, {width_px}px);'

@@ -8,6 +8,8 @@ the protocol says which part of the script a change reran.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bench.load_test import FINISHED_FRAGMENT, FINISHED_FULL, Session, page_fingerprint
@@ -94,7 +96,9 @@ def test_an_image_change_reruns_the_whole_page(streamlit_server: str) -> None:
     try:
         run = sess.set(image="coffee")
         assert run.status == FINISHED_FULL and not run.exceptions
-        captions = [img.caption for shown in run.of_kind("imgs") for img in shown.imgs]
+        # The photos are inline HTML figures (pixel_html), captioned below each.
+        captions = [c for shown in run.of_kind("html")
+                    for c in re.findall(r"<figcaption[^>]*>([^<]*)</figcaption>", shown.body)]
         assert any(cap.startswith("Input (coffee)") for cap in captions), captions
     finally:
         sess.close()
