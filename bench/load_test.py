@@ -27,7 +27,10 @@ final page that differs from a solo replay of its link), server CPU per interact
 its ratio to the probe pass's own CPU (measured first, in this process; and again with
 the settings the phase's passes ran, which can cost more than the default), the cache hit
 rate and the passes computed (a page says "shared result" when it ran none), and the
-server's memory.
+server's memory. The server's CPU is also split by thread over the phase itself
+(:func:`split_server_cpu`): passes, event loop, script runs. Its ratio "x in place" does
+not move when the machine's speed does between the yardstick and the phase, as the
+others can (a 2-vCPU VM was seen to halve and double its speed within minutes).
 
     python bench/load_test.py                                   # class, burst, explore
     python bench/load_test.py --scenarios closed --sessions 1 8
@@ -718,6 +721,30 @@ def _cpu_seconds(proc: psutil.Process) -> float:
     return t.user + t.system
 
 
+def _thread_cpu(proc: psutil.Process) -> dict[int, float]:
+    """User + system CPU seconds of each live thread of ``proc``, by thread id."""
+    return {t.id: t.user_time + t.system_time for t in proc.threads()}
+
+
+def split_server_cpu(
+    before: Mapping[int, float], after: Mapping[int, float], main: int, total: float
+) -> dict[str, float]:
+    """``total`` CPU seconds of the server between two :func:`_thread_cpu` snapshots,
+    split by the kind of thread that spent it.
+
+    The event loop is the main thread. Probe passes run on the engine's long-lived compute
+    threads (and their torch worker threads): every other thread alive at both ends.
+    Streamlit starts a thread for each script run, so what dead or new threads spent,
+    ``total`` minus the others, is the pages' own work. Measured over the same seconds as
+    ``total``, the split holds however fast the machine happens to be just then, unlike
+    a yardstick measured before and after.
+    """
+    lasting = before.keys() & after.keys()
+    loop = after.get(main, 0.0) - before.get(main, 0.0) if main in lasting else 0.0
+    passes = sum(after[t] - before[t] for t in lasting if t != main)
+    return {"event_loop": loop, "passes": passes, "script_runs": total - loop - passes}
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-quantile (0..1) by linear interpolation; NaN for no values."""
     if not values:
@@ -832,12 +859,14 @@ def run_phase(
             pass
         # Server CPU over the measured part: what the capacity arithmetic divides by.
         cpu0 = _cpu_seconds(mem.proc)
+        threads0 = _thread_cpu(mem.proc)
         client0 = _cpu_seconds(psutil.Process())
         t0 = time.perf_counter()
         for t in workers:
             t.join(timeout=max(1.0, deadline - time.monotonic()))
         wall = time.perf_counter() - t0
         cpu = _cpu_seconds(mem.proc) - cpu0
+        split = split_server_cpu(threads0, _thread_cpu(mem.proc), server_pid, cpu)
         client_cpu = _cpu_seconds(psutil.Process()) - client0
         rss_after = mem.rss_mb()
         threads = mem.proc.num_threads()
@@ -846,6 +875,8 @@ def run_phase(
         "wall_s": wall,
         "server_cpu_s_per_interaction": cpu / n if n else float("nan"),
         "server_cpu_utilisation": cpu / wall if wall > 0 else float("nan"),
+        **{f"server_{k}_cpu_s_per_interaction": v / n if n else float("nan")
+           for k, v in split.items()},
         "client_cpu_s_per_interaction": client_cpu / n if n else float("nan"),
         "server_threads": threads,
         "rss_before_mb": rss_before,
@@ -896,6 +927,10 @@ def summarise(
         "own_pass_over_probe_cpu": relative,
         "cpu_per_interaction_over_own_pass_cpu": cpu / (bracket["probe_cpu_s"] * relative),
         **measured,
+        # Against the passes' CPU in the server over the same seconds (split_server_cpu).
+        "cpu_over_in_place_pass_cpu": (
+            cpu / measured["server_passes_cpu_s_per_interaction"]
+            if measured["server_passes_cpu_s_per_interaction"] > 0 else float("nan")),
         # Other work on the machine skews every figure above; this says how much.
         "loadavg_1min_after": os.getloadavg()[0],
     }
@@ -909,7 +944,10 @@ def _print(name: str, row: Mapping[str, Any]) -> None:
         f"({row['cpu_per_interaction_over_probe_cpu']:.2f}x probe "
         f"{row['probe_cpu_before_s']:.3f}->{row['probe_cpu_after_s']:.3f}; "
         f"{row['cpu_per_interaction_over_own_pass_cpu']:.2f}x own passes, "
-        f"{row['own_pass_over_probe_cpu']:.2f}x probe)  "
+        f"{row['own_pass_over_probe_cpu']:.2f}x probe; "
+        f"{row['cpu_over_in_place_pass_cpu']:.2f}x in place: loop "
+        f"{row['server_event_loop_cpu_s_per_interaction'] * 1000:.0f} ms, runs "
+        f"{row['server_script_runs_cpu_s_per_interaction'] * 1000:.0f} ms)  "
         f"hits={row['cache_hit_rate']:.0%} passes={row['passes_computed']} "
         f"(distinct {row['distinct_settings']})  errors={row['errors']} "
         f"isolation={row['isolation_violations']}  rss {row['rss_before_mb']:.0f}->"

@@ -12,7 +12,16 @@ import re
 
 import pytest
 
-from bench.load_test import FINISHED_FRAGMENT, FINISHED_FULL, Session, page_fingerprint
+import psutil
+
+from bench.load_test import (
+    FINISHED_FRAGMENT,
+    FINISHED_FULL,
+    Session,
+    _thread_cpu,
+    page_fingerprint,
+    split_server_cpu,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -125,3 +134,26 @@ def test_a_lesson_preset_reruns_only_the_fragment_and_is_applied_in_full(
         assert any("Dropout" in t and "masks fingerprint" in t for t in again.texts())
     finally:
         sess.close()
+
+
+def test_the_load_tests_cpu_split_finds_passes_and_page_runs_apart(
+    streamlit_server: str,
+) -> None:
+    """bench/load_test.py charges the threads that outlive a phase to the probe passes
+    and the rest to the script runs: true only while Streamlit starts a thread for each
+    run. If it kept one, page work would count as passes and nothing as script runs."""
+    port = streamlit_server.rsplit(":", 1)[1]
+    server = next(p for p in psutil.Process().children(recursive=True)
+                  if f"--server.port {port}" in " ".join(p.cmdline()))
+    sess = _open(streamlit_server, "keep=0.9&block=3&seed=33")
+    try:
+        cpu0, threads0 = sum(server.cpu_times()[:2]), _thread_cpu(server)
+        for keep in (0.88, 0.86, 0.84, 0.82, 0.8, 0.78):
+            run = sess.set(keep=keep)
+            assert run.status == FINISHED_FRAGMENT and "shared result" not in " ".join(run.texts())
+        split = split_server_cpu(threads0, _thread_cpu(server), server.pid,
+                                 sum(server.cpu_times()[:2]) - cpu0)
+    finally:
+        sess.close()
+    # Thread times tick in 10 ms steps: six runs of page work stay well above that.
+    assert split["passes"] > 0.05 and split["script_runs"] > 0.05, split

@@ -1,0 +1,24 @@
+"""Helpers of the benchmarks whose arithmetic a wrong figure would hide."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.load_test import split_server_cpu
+
+
+def test_server_cpu_is_split_by_the_threads_that_spent_it() -> None:
+    main, compute, torch_worker, ended, started = 100, 101, 102, 103, 104
+    before = {main: 5.0, compute: 10.0, torch_worker: 7.0, ended: 1.0}
+    after = {main: 5.5, compute: 12.0, torch_worker: 8.25, started: 0.25}
+    split = split_server_cpu(before, after, main, total=4.5)
+    # Passes: the threads alive at both ends but the event loop's.
+    assert split["passes"] == pytest.approx(2.0 + 1.25)
+    assert split["event_loop"] == pytest.approx(0.5)
+    # The rest was spent by threads of single script runs, ended or new.
+    assert split["script_runs"] == pytest.approx(4.5 - 0.5 - 3.25)
+
+
+def test_a_main_thread_missing_from_a_snapshot_counts_nothing_for_the_loop() -> None:
+    split = split_server_cpu({1: 2.0}, {1: 3.0}, main=7, total=1.5)
+    assert split == pytest.approx({"event_loop": 0.0, "passes": 1.0, "script_runs": 0.5})
