@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import fields
+from typing import Any
 
 import pytest
 import torch
@@ -49,3 +52,11 @@ def assert_same_result(a: ProbeResult, b: ProbeResult) -> None:
     assert a.target == b.target and [s.name for s in a.sites] == [s.name for s in b.sites]
     for ta, tb in zip(result_tensors(a), result_tensors(b), strict=True):
         assert (ta is None and tb is None) or torch.equal(ta, tb)
+
+
+def image_captions(at: Any) -> str:
+    """Captions of an AppTest page's image elements and of its inline HTML figures
+    (:mod:`pages.ui.pixel_html`), one per line."""
+    inline = [html.unescape(c) for h in at.get("html")
+              for c in re.findall(r"<figcaption[^>]*>([^<]*)</figcaption>", h.value)]
+    return "\n".join([img.caption for i in at.image for img in i.proto.imgs] + inline)

@@ -5,7 +5,6 @@ Runs the real app (app.py with its navigation) on ResNet-18 with random weights.
 
 from __future__ import annotations
 
-import html
 import io
 import re
 from pathlib import Path
@@ -18,6 +17,7 @@ from dropcore.probe import METHODS
 from pages.ui.catalog import METHOD_LABELS
 from pages.ui.model import shared_model
 from pages.ui.presets import PRESETS
+from tests.conftest import image_captions
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 FINGERPRINT = re.compile(r"masks fingerprint `([0-9a-f]{12})`")
@@ -53,13 +53,6 @@ def fingerprint(at: AppTest) -> str:
     match = FINGERPRINT.search(texts(at.caption))
     assert match, texts(at.caption)
     return match.group(1)
-
-
-def image_captions(at: AppTest) -> str:
-    """Captions of the page's image elements and of its inline HTML figures."""
-    inline = [html.unescape(c) for h in at.get("html")
-              for c in re.findall(r"<figcaption[^>]*>([^<]*)</figcaption>", h.value)]
-    return "\n".join([img.caption for i in at.image for img in i.proto.imgs] + inline)
 
 
 def metric(at: AppTest, label: str) -> str:

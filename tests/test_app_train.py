@@ -31,6 +31,7 @@ from pages.ui.train_explain import known_spreads, measure_spreads
 from pages.ui.train_results import reading
 from pages.ui.train_runs import Board
 from pages.ui.train_shipped import shipped_by_key
+from tests.conftest import image_captions
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 # A small custom comparison whose runs the fixtures below fake into the cache.
@@ -269,8 +270,7 @@ def test_trained_network_opens_on_other_pages(finished: list[RunConfig], page: s
     assert at.selectbox(key="fimage").value == "T-shirt/top"
     # Fashion-MNIST class names, not ImageNet's, in what the page says about the picture.
     if page == "playground":
-        captions = "\n".join(img.caption for i in at.image for img in i.proto.imgs)
-        assert "Input (T-shirt/top)" in captions
+        assert "Input (T-shirt/top)" in image_captions(at)
 
 
 def test_unknown_trained_network_in_a_link_falls_back(finished: list[RunConfig]) -> None:

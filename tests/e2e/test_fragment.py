@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 import psutil
+import pytest
 
 from bench.load_test import (
     FINISHED_FRAGMENT,
