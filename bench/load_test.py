@@ -804,6 +804,7 @@ class Yardstick:
         at keep_prob ~0.5 costs ~1.5x), so dividing by the default pass alone would count
         that as work outside the pass. NaN when the phase ran no pass of its own.
         """
+        from dropcore import drop_probability
         from dropcore.probe import ProbeSettings, probe, site_names
 
         if not passes:
@@ -812,7 +813,7 @@ class Yardstick:
         own, ref = 0.0, 0.0
         for keep, block, gamma, seeding, seed in chosen:
             # ProbeSettings checks both names (a status line we cannot read would raise).
-            settings = ProbeSettings(p=round(1 - keep, 12), block_size=block,
+            settings = ProbeSettings(p=drop_probability(keep), block_size=block,
                                      gamma=cast(Any, gamma), seeding=cast(Any, seeding),
                                      stages=self._settings.stages)
             record = {site_names(self._loaded.model, settings)[0]}  # as the page does

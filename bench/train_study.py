@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dropcore import drop_probability  # noqa: E402
 from dropcore.train import RunCache, RunConfig, RunManager, RunResult  # noqa: E402
 from dropcore.train.presets import SIZES  # noqa: E402
 from dropcore.train.summary import summarize  # noqa: E402
@@ -37,7 +38,7 @@ def variants(base: RunConfig) -> dict[str, RunConfig]:
     out = {"none": replace(base, method="none")}
     for method, keeps in SWEEPS.items():
         for keep in keeps:
-            out[f"{method} keep {keep}"] = replace(base, method=method, p=round(1 - keep, 12))
+            out[f"{method} keep {keep}"] = replace(base, method=method, p=drop_probability(keep))
     for bs in (1, 3, 5):
         out[f"drop_block keep 0.9 block {bs}"] = replace(base, method="drop_block", p=0.1,
                                                          block_size=bs)

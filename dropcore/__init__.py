@@ -22,7 +22,7 @@ from .droppath import DropPath, drop_path
 from .gamma import block_gamma, drop_probability_map, expected_drop_fraction
 from .probe import METHODS, STAGES, ProbeResult, ProbeSettings, SiteRecord
 from .recipe import Recipe, Regularized, regularize
-from .schedule import LinearSchedule, depth_rates
+from .schedule import LinearSchedule, depth_rates, drop_probability, keep_probability
 from .spatial import SpatialDropout, spatial_dropout
 
 __all__ = [
@@ -48,9 +48,11 @@ __all__ = [
     "drop_block_mask",
     "drop_connect",
     "drop_path",
+    "drop_probability",
     "drop_probability_map",
     "dropout",
     "expected_drop_fraction",
+    "keep_probability",
     # The subpackage: re-exporting the probe *function* as ``dropcore.probe`` would shadow it
     # and break ``import dropcore.probe.engine``. Use ``from dropcore.probe import probe``.
     "probe",

@@ -8,7 +8,29 @@ from dataclasses import dataclass
 
 from ._validate import check_positive_int, check_probability
 
-__all__ = ["LinearSchedule", "depth_rates"]
+__all__ = ["LinearSchedule", "depth_rates", "drop_probability", "keep_probability"]
+
+
+def drop_probability(keep_prob: float) -> float:
+    """``p = 1 - keep_prob``, the drop probability dropcore's functions take.
+
+    Rounded to 12 decimals: ``1 - 0.9`` is ``0.09999999999999998``, so equal keep_prob
+    values would otherwise give settings, cache keys and labels that differ from
+    ``p=0.1`` written by hand.
+
+    Raises:
+        ValueError: ``keep_prob`` is not a number in [0, 1].
+    """
+    return round(1.0 - check_probability(keep_prob, "keep_prob"), 12)
+
+
+def keep_probability(p: float) -> float:
+    """``keep_prob = 1 - p``, rounded as :func:`drop_probability` rounds.
+
+    Raises:
+        ValueError: ``p`` is not a number in [0, 1].
+    """
+    return round(1.0 - check_probability(p, "p"), 12)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +71,7 @@ class LinearSchedule:
 
     def drop_prob(self, step: float) -> float:
         """``1 - keep_prob(step)``, the ``p`` that dropcore's functions take."""
-        return round(1.0 - self.keep_prob(step), 12)
+        return drop_probability(self.keep_prob(step))
 
     __call__ = keep_prob
 

@@ -8,7 +8,15 @@ import pytest
 import torch
 
 import dropcore
-from dropcore import LinearSchedule, block_gamma, depth_rates, drop_block, expected_drop_fraction
+from dropcore import (
+    LinearSchedule,
+    block_gamma,
+    depth_rates,
+    drop_block,
+    drop_probability,
+    expected_drop_fraction,
+    keep_probability,
+)
 
 
 def test_linear_schedule_values_and_clamp() -> None:
@@ -38,6 +46,21 @@ def test_linear_schedule_rejects_bad_step(step: object) -> None:
 def test_linear_schedule_rejects_bad_keep() -> None:
     with pytest.raises(ValueError, match="end_keep"):
         LinearSchedule(end_keep=1.5, total_steps=10)
+
+
+def test_keep_prob_and_p_convert_without_float_noise() -> None:
+    assert 1 - 0.9 != 0.1 and drop_probability(0.9) == 0.1
+    assert keep_probability(0.1) == 0.9 and keep_probability(drop_probability(0.85)) == 0.85
+    assert drop_probability(1) == 0.0 and drop_probability(0.0) == 1.0
+    assert LinearSchedule(start_keep=1.0, end_keep=0.9, total_steps=10).drop_prob(10) == 0.1
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, float("nan"), "0.9", True, None])
+def test_keep_prob_and_p_conversions_name_a_bad_value(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"keep_prob .*got"):
+        drop_probability(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^p .*got"):
+        keep_probability(bad)  # type: ignore[arg-type]
 
 
 def test_depth_rates() -> None:

@@ -13,7 +13,7 @@ from .._validate import check_choice, check_flag, check_index, check_positive_in
 from ..gamma import GammaMode, Seeding
 from ..probe.settings import Method, ProbeSettings, Stage, Where
 from ..recipe import Recipe
-from ..schedule import LinearSchedule
+from ..schedule import LinearSchedule, keep_probability
 from .data import DATASETS
 from .smallnet import SMALL_WIDTHS
 
@@ -184,7 +184,7 @@ class RunConfig:
         if self.schedule and self.method != "none":
             schedule = LinearSchedule(
                 start_keep=self.schedule_start_keep,
-                end_keep=round(1.0 - self.p, 12),
+                end_keep=keep_probability(self.p),
                 total_steps=total_steps,
             )
         s = asdict(self.settings())

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .._validate import check_choice, check_positive_int
+from ..schedule import drop_probability
 from .config import RunConfig
 
 __all__ = ["LESSONS", "SIZES", "Lesson", "Variant", "lesson_runs"]
@@ -64,7 +65,7 @@ def _v(label: str, **fields: Any) -> Variant:
 def _keep_sweep(method: str) -> tuple[Variant, ...]:
     base = {k: v for k, v in _PAPER[method].items() if k != "p"}
     return (_v("none", method="none"),) + tuple(
-        _v(f"keep {keep}", **base, p=round(1 - keep, 12)) for keep in (0.95, 0.9, 0.8, 0.7)
+        _v(f"keep {keep}", **base, p=drop_probability(keep)) for keep in (0.95, 0.9, 0.8, 0.7)
     )
 
 

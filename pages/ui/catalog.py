@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dropcore.gamma import GAMMA_MODES, SEEDINGS
 from dropcore.probe.settings import METHODS, STAGES, WHERE
+from dropcore.schedule import drop_probability  # p = 1 - keep_prob, for the pages
 from models.images import SAMPLES
 
 from .controls import Choice, Flag, Multi, Number, Slider
@@ -94,12 +95,6 @@ KEEP = Slider(
     help="Probability that a unit is kept; the drop probability is p = 1 - keep_prob. "
     "The DropBlock paper's best setting is 0.9.",
 )
-
-
-def drop_probability(keep: float) -> float:
-    """p = 1 - keep_prob, without float noise (1 - 0.9 is 0.09999999999999998), so equal
-    slider values give equal settings, cache keys and link texts."""
-    return round(1.0 - keep, 12)
 
 
 SCHEDULE = Flag(

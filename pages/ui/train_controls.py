@@ -202,7 +202,7 @@ def _custom_plan(panel: Panel, seeds: int) -> Plan | None:
             # DropPath only drops residual branches (the Playground does the same).
             path: Any = "branch" if method == "drop_path" and where == "skip" else where
             configs = tuple(
-                RunConfig(method=method, p=round(1.0 - keep, 12), block_size=int(block),
+                RunConfig(method=method, p=c.drop_probability(keep), block_size=int(block),
                           gamma=gamma, seeding=seeding, stages=tuple(stages), where=path,
                           classifier_p=round(classifier, 12), schedule=scheduled,
                           schedule_start_keep=start, train_size=train_size, epochs=epochs,
