@@ -937,6 +937,17 @@ def summarise(
     }
 
 
+def _against_passes(row: Mapping[str, Any]) -> str:
+    """The row's CPU against the passes it ran, measured after and in place."""
+    split = (f"loop {row['server_event_loop_cpu_s_per_interaction'] * 1000:.0f} ms, runs "
+             f"{row['server_script_runs_cpu_s_per_interaction'] * 1000:.0f} ms")
+    if not row["passes_computed"]:
+        return f"no pass of its own: {split}"
+    return (f"{row['cpu_per_interaction_over_own_pass_cpu']:.2f}x own passes, "
+            f"{row['own_pass_over_probe_cpu']:.2f}x probe; "
+            f"{row['cpu_over_in_place_pass_cpu']:.2f}x in place: {split}")
+
+
 def _print(name: str, row: Mapping[str, Any]) -> None:
     print(
         f"{name:>10s} K={row['sessions']:3d} n={row['interactions']:4d}  "
@@ -944,11 +955,7 @@ def _print(name: str, row: Mapping[str, Any]) -> None:
         f"cpu/int={row['server_cpu_s_per_interaction']:.2f}s "
         f"({row['cpu_per_interaction_over_probe_cpu']:.2f}x probe "
         f"{row['probe_cpu_before_s']:.3f}->{row['probe_cpu_after_s']:.3f}; "
-        f"{row['cpu_per_interaction_over_own_pass_cpu']:.2f}x own passes, "
-        f"{row['own_pass_over_probe_cpu']:.2f}x probe; "
-        f"{row['cpu_over_in_place_pass_cpu']:.2f}x in place: loop "
-        f"{row['server_event_loop_cpu_s_per_interaction'] * 1000:.0f} ms, runs "
-        f"{row['server_script_runs_cpu_s_per_interaction'] * 1000:.0f} ms)  "
+        f"{_against_passes(row)})  "
         f"hits={row['cache_hit_rate']:.0%} passes={row['passes_computed']} "
         f"(distinct {row['distinct_settings']})  errors={row['errors']} "
         f"isolation={row['isolation_violations']}  rss {row['rss_before_mb']:.0f}->"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.load_test import split_server_cpu
+from bench.load_test import _against_passes, split_server_cpu
 
 
 def test_server_cpu_is_split_by_the_threads_that_spent_it() -> None:
@@ -22,3 +22,15 @@ def test_server_cpu_is_split_by_the_threads_that_spent_it() -> None:
 def test_a_main_thread_missing_from_a_snapshot_counts_nothing_for_the_loop() -> None:
     split = split_server_cpu({1: 2.0}, {1: 3.0}, main=7, total=1.5)
     assert split == pytest.approx({"event_loop": 0.0, "passes": 1.0, "script_runs": 0.5})
+
+
+def test_a_phase_without_passes_prints_no_ratio_to_them() -> None:
+    row = {"server_event_loop_cpu_s_per_interaction": 0.012,
+           "server_script_runs_cpu_s_per_interaction": 0.03, "passes_computed": 0,
+           "cpu_per_interaction_over_own_pass_cpu": float("nan"),
+           "own_pass_over_probe_cpu": float("nan"), "cpu_over_in_place_pass_cpu": float("nan")}
+    assert _against_passes(row) == "no pass of its own: loop 12 ms, runs 30 ms"
+    ran = {**row, "passes_computed": 5, "cpu_per_interaction_over_own_pass_cpu": 1.25,
+           "own_pass_over_probe_cpu": 1.1, "cpu_over_in_place_pass_cpu": 1.3}
+    assert _against_passes(ran) == ("1.25x own passes, 1.10x probe; 1.30x in place: "
+                                    "loop 12 ms, runs 30 ms")
