@@ -28,6 +28,7 @@ _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpe
 # Streamlit's caption look on both themes: the theme's own text colour, muted.
 _CAPTION_STYLE = "font-size:0.875rem;opacity:0.6;line-height:1.4;margin-top:0.25rem"
 _PIXELATED = "image-rendering:pixelated;display:block"
+_BOX_WIDE = "width:100%;height:auto"  # as wide as its box, the aspect kept
 
 
 def data_uri(picture: bytes) -> str:
@@ -58,17 +59,18 @@ def _figure(picture: bytes, caption: str, style: str) -> str:
 def crisp_figure(png: bytes, caption: str) -> str:
     """One picture of cells as wide as its box, every cell a sharp square, with
     ``caption`` under it (also its alt text)."""
-    return _figure(png, caption, f"{_PIXELATED};width:100%;height:auto")
+    return _figure(png, caption, f"{_PIXELATED};{_BOX_WIDE}")
 
 
 def photo_figure(picture: bytes, caption: str) -> str:
     """A photo (PNG or JPEG) as wide as its box, smoothly scaled, with ``caption`` under
     it (also its alt text)."""
-    return _figure(picture, caption, "display:block;width:100%;height:auto")
+    return _figure(picture, caption, f"display:block;{_BOX_WIDE}")
 
 
 def figure_row(figures: Sequence[str]) -> str:
-    """``figures`` (from :func:`crisp_figure`) side by side in equal columns.
+    """``figures`` (from :func:`crisp_figure` or :func:`photo_figure`) side by side in
+    equal columns.
 
     Raises:
         ValueError: no figures.
@@ -96,7 +98,7 @@ def labelled_rows(
         raise ValueError(f"width_px must be positive, got {width_px}")
     cells = "".join(
         f'<div style="align-self:center">{html.escape(label)}</div>'
-        f'{_img(png, f"{label}: {caption}", f"{_PIXELATED};width:100%;height:auto")}'
+        f'{_img(png, f"{label}: {caption}", f"{_PIXELATED};{_BOX_WIDE}")}'
         for label, png in rows
     )
     return (f'<div style="display:grid;grid-template-columns:auto minmax(0, {width_px}px);'
