@@ -928,7 +928,9 @@ def summarise(
         "own_pass_over_probe_cpu": relative,
         "cpu_per_interaction_over_own_pass_cpu": cpu / (bracket["probe_cpu_s"] * relative),
         **measured,
-        # Against the passes' CPU in the server over the same seconds (split_server_cpu).
+        # All the server's CPU over what its passes used, in the same seconds
+        # (split_server_cpu): when every interaction computes, its CPU over its pass's;
+        # with shared results mixed in, an upper bound on that for the computed ones.
         "cpu_over_in_place_pass_cpu": (
             cpu / measured["server_passes_cpu_s_per_interaction"]
             if measured["server_passes_cpu_s_per_interaction"] > 0 else float("nan")),
@@ -943,6 +945,9 @@ def _against_passes(row: Mapping[str, Any]) -> str:
              f"{row['server_script_runs_cpu_s_per_interaction'] * 1000:.0f} ms")
     if not row["passes_computed"]:
         return f"no pass of its own: {split}"
+    if 2 * row["passes_computed"] < row["interactions"]:
+        # Mostly shared: a ratio to the few passes says nothing about one interaction.
+        return f"{row['passes_computed']} passes of its own: {split}"
     return (f"{row['cpu_per_interaction_over_own_pass_cpu']:.2f}x own passes, "
             f"{row['own_pass_over_probe_cpu']:.2f}x probe; "
             f"{row['cpu_over_in_place_pass_cpu']:.2f}x in place: {split}")

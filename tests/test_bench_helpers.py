@@ -24,9 +24,10 @@ def test_a_main_thread_missing_from_a_snapshot_counts_nothing_for_the_loop() -> 
     assert split == pytest.approx({"event_loop": 0.0, "passes": 1.0, "script_runs": 0.5})
 
 
-def test_a_phase_without_passes_prints_no_ratio_to_them() -> None:
+def test_a_phase_without_or_with_few_passes_prints_no_ratio_to_them() -> None:
     row = {"server_event_loop_cpu_s_per_interaction": 0.012,
            "server_script_runs_cpu_s_per_interaction": 0.03, "passes_computed": 0,
+           "interactions": 10,
            "cpu_per_interaction_over_own_pass_cpu": float("nan"),
            "own_pass_over_probe_cpu": float("nan"), "cpu_over_in_place_pass_cpu": float("nan")}
     assert _against_passes(row) == "no pass of its own: loop 12 ms, runs 30 ms"
@@ -34,3 +35,6 @@ def test_a_phase_without_passes_prints_no_ratio_to_them() -> None:
            "own_pass_over_probe_cpu": 1.1, "cpu_over_in_place_pass_cpu": 1.3}
     assert _against_passes(ran) == ("1.25x own passes, 1.10x probe; 1.30x in place: "
                                     "loop 12 ms, runs 30 ms")
+    # A class mostly served from the cache: no ratio to its few passes.
+    assert _against_passes({**ran, "passes_computed": 4}) == (
+        "4 passes of its own: loop 12 ms, runs 30 ms")
