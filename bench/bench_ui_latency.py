@@ -149,6 +149,11 @@ _TEXT_JS = f"""() => ([...document.querySelectorAll('[data-testid="stCaptionCont
     .find(e => e.textContent.includes('{STATUS_MARK}')) || {{textContent: ''}}).textContent"""
 
 
+def _status_text(page: object) -> str:
+    """The status line as the observer reads it (textContent: no layout)."""
+    return str(page.evaluate(_TEXT_JS))  # type: ignore[attr-defined]
+
+
 def _timed_observed(page: object, act: Action, previous: str) -> tuple[float, float, str]:
     """(latency s, status shown s, new status text) of ``act``, noticed by an observer."""
     page.evaluate(_WATCH_JS, previous)  # type: ignore[attr-defined]
@@ -170,7 +175,7 @@ def _timed_polled(page: object, act: Action, previous: str) -> tuple[float, floa
 
 
 # --wait: how the end of a change is noticed; and the status line as each one reads it.
-WAITS = {"observer": (_timed_observed, _TEXT_JS), "poll": (_timed_polled, None)}
+WAITS = {"observer": (_timed_observed, _status_text), "poll": (_timed_polled, status_text)}
 
 
 def renderer_busy_ms(trace: Path) -> float:
@@ -211,7 +216,7 @@ def measure(
         page.get_by_text("masks fingerprint").wait_for(timeout=300_000)
         wait_settled(page)
         timed, read_status = WAITS[wait]
-        status = page.evaluate(read_status) if read_status else status_text(page)  # type: ignore[attr-defined]
+        status = read_status(page)
         if trace is not None:
             browser.start_tracing(page=page, path=str(trace),
                                   categories=["disabled-by-default-v8.cpu_profiler"])
