@@ -8,7 +8,7 @@ line shows the new run, no element is stale and Streamlit's running indicator is
 the frame that shows it has been painted.
 
     python bench/bench_ui_latency.py [--model resnet50] [--changes 12] [--renderer-cpu]
-                                     [--wait observer|poll]
+                                     [--wait observer|poll] [--app-root CHECKOUT]
 
 How the end is noticed matters on two cores: ``poll`` (what the browser tests use, and
 this script before the twelfth sitting) asks Playwright to re-check the page on every
@@ -246,6 +246,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--renderer-cpu", action="store_true",
                         help="also profile the page and print the renderer's busy ms per change")
+    parser.add_argument("--app-root", type=Path, default=ROOT,
+                        help="the checkout whose app.py to serve (default: this one); "
+                        "an older commit's checkout gives the 'before' of a comparison")
     parser.add_argument("--wait", choices=sorted(WAITS), default="observer",
                         help="notice a change's end by a DOM observer (default) or by "
                         "Playwright polling every animation frame (the browser tests' wait)")
@@ -253,7 +256,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp())
     trace = tmp / "trace.json" if args.renderer_cpu else None
-    proc, url = start_server(tmp, {"DROPLAB_MODEL": args.model})
+    proc, url = start_server(tmp, {"DROPLAB_MODEL": args.model}, root=args.app_root.resolve())
     try:
         rows = measure(url, args.changes, trace, args.wait)
     finally:
@@ -269,6 +272,7 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "wait": args.wait,
+        "app_root": str(args.app_root.resolve()),
         "changes": rows,
         "median_s": statistics.median(latencies),
         "p90_s": sorted(latencies)[max(0, round(0.9 * len(latencies)) - 1)],

@@ -230,7 +230,7 @@ class RunConfig:
         if self.method == "none":
             reg = "none"
         else:
-            reg = f"{self.method} keep {round(1 - self.p, 4):g}"
+            reg = f"{self.method} keep {round(keep_probability(self.p), 4):g}"
             if self.method == "drop_block":
                 reg += f" bs {self.block_size}"
             if self.schedule:

@@ -56,9 +56,10 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0
 
 
 def start_server(
-    tmp: Path, extra_env: dict[str, str] | None = None
+    tmp: Path, extra_env: dict[str, str] | None = None, root: Path = ROOT
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``streamlit run app.py`` on a free loopback port; returns (process, base URL)."""
+    """Start ``streamlit run app.py`` of the checkout at ``root`` (this one by default) on a
+    free loopback port; returns (process, base URL)."""
     port = free_port()
     env = {
         **os.environ,
@@ -68,13 +69,13 @@ def start_server(
         **(extra_env or {}),
     }
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        sys.executable, "-m", "streamlit", "run", str(root / "app.py"),
         "--server.port", str(port), "--server.address", "127.0.0.1",
         "--server.headless", "true", "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
     ]
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
     try:
