@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 import dropcore
+from dropcore.gamma import Seeding
 from pages.ui import catalog as c
 from pages.ui import render
 from pages.ui.charts import CHART_CONFIG, bars, heatmap, lines
@@ -19,6 +20,9 @@ from pages.ui.controls import Panel
 from pages.ui.exports import Download, csv_bytes, download_row, json_bytes
 from pages.ui.layout import page_panel
 from pages.ui.mapmath import MapSetting, combo_name, gamma_numbers, measured_masks
+
+# The map tab's two seedings, the paper's first.
+SEEDINGS_SHOWN: tuple[Seeding, ...] = ("valid", "uniform")
 
 
 def gamma_tab(s: MapSetting) -> None:
@@ -121,7 +125,7 @@ def map_tab(s: MapSetting) -> None:
     maps = {
         sd: dropcore.drop_probability_map(
             p, block, height, width, gamma=gamma_mode, seeding=sd).numpy()
-        for sd in ("valid", "uniform")
+        for sd in SEEDINGS_SHOWN
     }
     map_top = max(float(m.max()) for m in maps.values()) or 1.0
     cols = st.columns(2)
@@ -176,7 +180,7 @@ def schedule_tab(panel: Panel) -> None:
                   help="LinearSchedule.keep_prob(step)")
         st.metric("drop probability p", f"{schedule.drop_prob(step):.4f}",
                   help="LinearSchedule.drop_prob(step) = 1 - keep_prob")
-    steps = np.linspace(0, total * 1.25, 101)
+    steps = np.linspace(0, total * 1.25, 101).tolist()
     chart.plotly_chart(
         lines(steps, {"keep_prob": [schedule.keep_prob(float(t)) for t in steps]},
               x_title="training step", y_title="keep_prob", marker_x=step,

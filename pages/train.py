@@ -29,6 +29,7 @@ plan = train_plan(panel)
 panel.show_problems()
 if plan is None:
     st.stop()
+planned: Plan = plan  # the download's lambda below sees a declared type, not a narrowed one
 
 
 def _results(plan: Plan, b: Board) -> dict[str, list[RunResult]]:
@@ -100,7 +101,7 @@ files = [
     }), "droplab_train.json", "application/json"),
 ]
 if any(s.result is not None for s in live.statuses.values()):
-    files.append(Download("Trained weights (ZIP)", lambda: weights_zip(plan),
+    files.append(Download("Trained weights (ZIP)", lambda: weights_zip(planned),
                           "droplab_weights.zip", "application/zip"))
 download_row(files)
 st.caption("Charts: the camera icon above each chart saves it as a PNG. The weights load "

@@ -16,7 +16,7 @@ from pages.ui.inputs import choose_image
 from pages.ui.layout import lesson_presets, page_panel
 from pages.ui.model import require_model
 from pages.ui.probing import model_input, pass_text, run_probe
-from pages.ui.regularizer import regularizer_controls
+from pages.ui.regularizer import Regularizer, regularizer_controls
 from pages.ui.views import top1_text
 
 
@@ -62,6 +62,7 @@ loaded = require_model()
 panel.show_problems()
 if reg is None:
     st.stop()
+chosen: Regularizer = reg  # the download's lambda below sees a declared type, not a narrowed one
 if reg.settings.method == "none":
     st.info("With no regularizer every draw is the same network: pick a method in the "
             "sidebar (or a lesson preset) to see a spread.")
@@ -150,7 +151,7 @@ download_row([
     Download("Draws (CSV)", csv_bytes(per_draw), "droplab_mc_draws.csv", "text/csv"),
     # Built when clicked, so the trail is as it is then (clearing it reruns only the trail).
     Download("Summary (JSON)", lambda: json_bytes({
-        **settings_record(reg, picture.name), "draws": draws, "elapsed_s": result.elapsed_s,
+        **settings_record(chosen, picture.name), "draws": draws, "elapsed_s": result.elapsed_s,
         "flip_rate": point["flip_rate"], "predictive_entropy": predictive,
         "mean_entropy": expected, "baseline_entropy": float(entropy(base)),
         "runs_so_far": list(history),

@@ -6,7 +6,7 @@ Pages share these specs, so ``keep`` means the same thing on every page.
 
 from __future__ import annotations
 
-from dropcore.gamma import GAMMA_MODES, SEEDINGS
+from dropcore.gamma import GAMMA_MODES, SEEDINGS, GammaMode, Seeding
 from dropcore.probe.settings import METHODS, STAGES, WHERE
 from dropcore.schedule import drop_probability  # p = 1 - keep_prob, for the pages
 from models.images import SAMPLES
@@ -58,7 +58,7 @@ METHOD_LABELS: dict[str, str] = {
 }
 
 # The four DropBlock variants the pages compare: (gamma, seeding).
-GAMMA_SEEDING: tuple[tuple[str, str], ...] = (
+GAMMA_SEEDING: tuple[tuple[GammaMode, Seeding], ...] = (
     ("exact", "uniform"), ("exact", "valid"), ("paper", "valid"), ("paper", "uniform"),
 )
 

@@ -35,9 +35,11 @@ class Control(ABC):
     """What every control has: URL key (also the session-state key), label, help, group.
 
     ``group`` names the set of controls a teacher can hide together (see :class:`Panel`).
-    ``dynamic`` below stands for the draw-time overrides a kind of control declares by
-    name (a slider's ``hi``, a choice's ``options``); any other keyword is a TypeError,
-    so a misspelt override cannot be silently ignored.
+    Each kind of control declares its draw-time overrides by name (a slider's ``hi``, a
+    choice's ``options``) in its own methods, so any other keyword is a TypeError and a
+    misspelt override cannot be silently ignored. The methods below are declared with
+    ``(*args: Any, **kwargs: Any)`` for that reason: the one signature a type checker lets
+    every kind narrow to its own keywords.
     """
 
     key: str
@@ -46,23 +48,26 @@ class Control(ABC):
     group: str
 
     @abstractmethod
-    def url_problem(self, raw: list[str], **dynamic: Any) -> str | None:
-        """Why the link's value(s) for this control are unusable, or None if they are fine."""
+    def url_problem(self, *args: Any, **kwargs: Any) -> str | None:
+        """``(raw: list[str], **overrides)``: why the link's value(s) for this control are
+        unusable, or None if they are fine."""
 
     @abstractmethod
-    def widget(self, *, disabled: bool, on_change: Callback | None = None, **dynamic: Any) -> Any:
-        """Draw the widget in the current container and return its value.
+    def widget(self, *args: Any, **kwargs: Any) -> Any:
+        """``(*, disabled: bool, on_change: Callback | None = None, **overrides)``: draw the
+        widget in the current container and return its value.
 
         ``on_change`` runs when the user changes it, before the rerun it causes.
         """
 
-    def from_state(self, value: Any, **dynamic: Any) -> Any:
-        """The widget's session-state ``value`` as :meth:`widget` returns it."""
-        return value
+    def from_state(self, *args: Any, **kwargs: Any) -> Any:
+        """``(value, **overrides)``: the widget's session-state ``value`` as :meth:`widget`
+        returns it."""
+        return args[0] if args else kwargs["value"]
 
     @abstractmethod
-    def default_value(self, **dynamic: Any) -> Any:
-        """The default, after any bounds given at draw time."""
+    def default_value(self, *args: Any, **kwargs: Any) -> Any:
+        """``(**overrides)``: the default, after any bounds given at draw time."""
 
     def describe(self, value: Any) -> str:
         """A widget value as a person reads it (used in link-problem messages)."""

@@ -14,6 +14,7 @@ import streamlit as st
 import torch
 
 import dropcore
+from dropcore.gamma import GammaMode, Seeding
 
 from . import catalog as c
 
@@ -32,7 +33,8 @@ def combo_name(gamma: str, seeding: str) -> str:
 
 
 def measured_fraction(
-    p: float, bs: int, h: int, w: int, gamma: str, seeding: str, gen: torch.Generator,
+    p: float, bs: int, h: int, w: int, gamma: GammaMode, seeding: Seeding,
+    gen: torch.Generator,
     budget: int = SWEEP_BUDGET,
 ) -> float:
     """Dropped fraction of real DropBlock masks (about ``budget`` mask elements)."""
@@ -51,8 +53,8 @@ class MapSetting:
     block: int
     height: int
     width: int
-    gamma: str
-    seeding: str
+    gamma: GammaMode
+    seeding: Seeding
     seed: int
 
     @property

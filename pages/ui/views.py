@@ -10,7 +10,9 @@ and :func:`.shared.shared` can keep them for every session.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -43,9 +45,24 @@ class CamImages:
     regularized: bytes
 
 
+@runtime_checkable
+class _Normalizing(Protocol):
+    """A preprocessing that says how it normalises (torchvision's preset transforms do)."""
+
+    mean: Sequence[float]
+    std: Sequence[float]
+
+
 def input_view(loaded: LoadedModel, x: torch.Tensor) -> Image.Image:
-    """The input as the model sees it (normalisation undone)."""
-    return render.model_view(x, loaded.transform.mean, loaded.transform.std)
+    """The input as the model sees it (normalisation undone).
+
+    Raises:
+        TypeError: ``loaded``'s transform does not say its mean and std.
+    """
+    transform = loaded.transform
+    if not isinstance(transform, _Normalizing):
+        raise TypeError(f"{loaded.name}'s transform {transform!r} has no mean and std to undo")
+    return render.model_view(x, transform.mean, transform.std)
 
 
 def cam_pictures(
