@@ -63,7 +63,7 @@ class Control(ABC):
     def from_state(self, *args: Any, **kwargs: Any) -> Any:
         """``(value, **overrides)``: the widget's session-state ``value`` as :meth:`widget`
         returns it."""
-        return args[0] if args else kwargs["value"]
+        return args[0]
 
     @abstractmethod
     def default_value(self, *args: Any, **kwargs: Any) -> Any:
