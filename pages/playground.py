@@ -8,7 +8,7 @@ picture and the network stay outside it: changing them reruns the whole page.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -60,71 +60,79 @@ def _pictures(where: DeltaGenerator, view: PlaygroundView, picture: Picture,
                            for img, cap in zip(images, captions, strict=True)]))
 
 
-def _site(where: Sequence[DeltaGenerator], view: PlaygroundView) -> None:
+class _Places:
+    """Where one run's results go, laid out before the probe pass (see :func:`_results`)."""
+
+    def __init__(self, with_drops: bool) -> None:
+        self.status = st.container()
+        self.pictures = st.container()
+        st.subheader("Masks at one site")
+        self.site = st.columns([2, 3])
+        self.grid = st.container()
+        st.subheader("Prediction")
+        self.prediction = st.container()
+        self.drops: DeltaGenerator | None = None
+        if with_drops:
+            st.subheader("Target vs measured drop, every site")
+            self.drops = st.container()
+
+
+def _site(places: _Places, view: PlaygroundView) -> None:
     """The shown site's drop rates, its mask and activations, and the channel grid."""
     if view.site is None:
-        where[0].info(
+        places.site[0].info(
             "No regularizer is injected, so there are no masks: the right-hand CAM equals "
             "the baseline. Pick a method in the sidebar (or a lesson preset)."
         )
     else:
-        # One horizontal box, not three columns: a block fewer per element to send.
-        numbers = where[0].container(horizontal=True, gap="medium")
-        numbers.metric("target p", f"{view.site.target_p:.3f}",
-                       help="Drop probability asked for at this site (1 - keep_prob, after "
-                       "depth scaling).")
-        numbers.metric("expected", f"{view.site.expected_drop:.3f}",
-                       help="Analytic expected dropped fraction for these settings (below "
-                       "the target for DropBlock's paper gamma).")
-        numbers.metric("measured", f"{view.site.measured_drop:.3f}",
-                       help="Fraction of this draw's mask that is dropped.")
+        places.site[0].html(view.site_stats_html)
     shown = view.pictures
     if shown is None:
         return
     # Cells drawn by the browser from inline PNGs (pixel_html): nothing to fetch after.
-    where[1].html(shown.large_html)
-    st.html(shown.grid_html)
+    places.site[1].html(shown.large_html)
+    places.grid.html(shown.grid_html)
 
 
-def _prediction(view: PlaygroundView) -> None:
-    st.subheader("Prediction")
-    table, numbers = st.columns([3, 2])
-    # A static table rather than a data grid or chart: the same five pairs of numbers,
-    # and far less for the browser to redraw on every change (bench_ui_latency).
-    table.html(view.top5_html)
-    table.caption("Top-5 with the regularizer, against the baseline (bars share one scale).")
-    pair = numbers.container(horizontal=True, gap="medium")
-    pair.metric("top-1 changed", "yes" if view.flipped else "no",
-                help="Does this draw's top-1 class differ from the baseline's?")
-    pair.metric("KL(baseline ‖ draw)", f"{view.kl:.4f}",
-                help="How far the whole predicted distribution moved, in nats.")
+def _numbers(places: _Places, view: PlaygroundView) -> None:
+    # Static HTML rather than a data grid, a chart or st.metric: the same numbers, and far
+    # less for the browser to redraw on every change (bench_ui_latency).
+    places.prediction.html(view.prediction_html)
+    if places.drops is not None and view.drops:
+        # One row per site stays readable for 30+ sites.
+        places.drops.html(view.drops_html)
 
 
-def _drops(view: PlaygroundView) -> None:
-    if not view.drops:
-        return
-    st.subheader("Target vs measured drop, every site")
-    # A table, not a chart: one row per site stays readable for 30+ sites, and a static
-    # one is light for the browser to redraw on every change.
-    st.html(view.drops_html)
-
-
-def _downloads(view: PlaygroundView, cams_png: Download, record: dict[str, Any]) -> None:
-    shown = view.pictures
+def _downloads(where: DeltaGenerator, current: Callable[[], PlaygroundView],
+               cams_png: Download, record: dict[str, Any], masks: bool) -> None:
+    """The download menu; every file is made from the view ``current()`` returns, when its
+    button is clicked (so the menu is drawn before the pass, while the server computes)."""
     files = [cams_png]
-    if shown is not None:
-        files.append(Download("Masks (PNG)", lambda: site_grid_png(shown),
+    if masks:
+        files.append(Download("Masks (PNG)", lambda: _masks_png(current()),
                               "droplab_masks.png", "image/png"))
-    files.append(Download("Top-5 (CSV)", lambda: csv_bytes(topk_records(view.top5)),
+    files.append(Download("Top-5 (CSV)", lambda: csv_bytes(topk_records(current().top5)),
                           "droplab_top5.csv", "text/csv"))
-    if view.drops:
-        files.append(Download("Drop rates (CSV)", lambda: csv_bytes(drop_records(view.drops)),
+    if masks:
+        files.append(Download("Drop rates (CSV)",
+                              lambda: csv_bytes(drop_records(current().drops)),
                               "droplab_drop_rates.csv", "text/csv"))
-    files.append(Download("Everything (JSON)", lambda: json_bytes({
+    files.append(Download("Everything (JSON)", lambda: _everything(current(), record),
+                          "droplab_result.json", "application/json"))
+    download_menu(files, "Download these results", where=where)
+
+
+def _masks_png(view: PlaygroundView) -> bytes:
+    if view.pictures is None:
+        raise ValueError("this result has no site pictures to download")
+    return site_grid_png(view.pictures)
+
+
+def _everything(view: PlaygroundView, record: dict[str, Any]) -> bytes:
+    return json_bytes({
         **record, "elapsed_s": view.elapsed_s, "masks_fingerprint": view.fingerprint,
         "top5": topk_records(view.top5), "drop_rates": drop_records(view.drops),
-    }), "droplab_result.json", "application/json"))
-    download_menu(files, "Download these results")
+    })
 
 
 def _record(
@@ -178,10 +186,6 @@ def _results(panel: Panel, picture: Picture) -> None:
         panel.show_problems()
         return
     reg = made
-    status = st.container()
-    pictures_row = st.container()
-    st.subheader("Masks at one site")
-    site_row = st.columns([2, 3])
     x = model_input(loaded, picture)
     digest = input_digest(loaded, picture)
     sites = sites_of(loaded, reg.settings)
@@ -190,17 +194,22 @@ def _results(panel: Panel, picture: Picture) -> None:
         st.error(f"These settings select nothing to regularize: {sites.problem}",
                  icon=":material/error:")
         return
-    site = panel(c.SITE, options=sites.names, area=site_row[0]) if sites.names else None
+    # Everything but the numbers and pictures of the result goes out before the pass: the
+    # browser lays it out while the server computes, and the pass's outcome then arrives
+    # as a handful of messages, which the browser draws in one go.
+    places = _Places(with_drops=bool(sites.names))
+    site = panel(c.SITE, options=sites.names, area=places.site[0]) if sites.names else None
     recorded = {site} if site else False
+    key = probe_key(loaded.model, x, reg.settings, seed=reg.seed, record=recorded,
+                    image=digest)
 
     def lookup() -> Lookup | None:
         return run_probe(loaded, x, reg.settings, reg.seed, record=recorded, image=digest)
 
-    def cams_png() -> bytes:
-        # Runs only when the button is clicked: the probe is a cache hit (or drawn again).
-        result = cached_probe(loaded.model, x, reg.settings, seed=reg.seed,
-                              record=recorded, image=digest).result
-        return render.png_bytes(render.grid([cam_pictures(loaded, x, result)]))
+    def lookup_quietly() -> Lookup:
+        # For a download, on Streamlit's download thread: no page to write messages to.
+        return cached_probe(loaded.model, x, reg.settings, seed=reg.seed, record=recorded,
+                            image=digest)
 
     def build(found: Lookup) -> PlaygroundView:
         # The input and the baseline's CAM are the same for every setting on a picture.
@@ -208,28 +217,37 @@ def _results(panel: Panel, picture: Picture) -> None:
                       lambda: baseline_pictures(loaded, x, found.result))
         return build_view(loaded, x, found.result, site, base)
 
+    def current() -> PlaygroundView:
+        # Almost always the stored view of the result on the page (or its pass, again:
+        # the same seed draws the same masks).
+        viewed = shared_view(key, "playground", lookup_quietly, build)
+        if viewed is None:
+            raise RuntimeError("the result to download could not be computed")
+        return viewed.value
+
+    def cams_png() -> bytes:
+        result = lookup_quietly().result
+        return render.png_bytes(render.grid([cam_pictures(loaded, x, result)]))
+
+    menu = st.empty()  # cleared if the pass gives no result
+    _downloads(menu, current, Download("CAMs (PNG)", cams_png, "droplab_cams.png", "image/png"),
+               _record(loaded, reg, picture, site), masks=site is not None)
     # The whole page model is built once per server for this probe: a class that follows
     # the lesson reruns the page from shared values, with no tensor work at all.
-    viewed = shared_view(
-        probe_key(loaded.model, x, reg.settings, seed=reg.seed, record=recorded,
-                  image=digest),
-        "playground", lookup, build,
-    )
+    viewed = shared_view(key, "playground", lookup, build)
     panel.show_problems()
     if viewed is None:
+        menu.empty()
         return
     view = viewed.value
-    status.caption(
+    places.status.caption(
         f"**{reg.summary()}** · seed {reg.seed} · "
         f"{pass_text(view.elapsed_s, viewed.shared, loaded.device.type)} · "
         f"masks fingerprint `{view.fingerprint}`", help=STATUS_HELP,
     )
-    _pictures(pictures_row, view, picture, reg.settings.method)
-    _site(site_row, view)
-    _prediction(view)
-    _drops(view)
-    _downloads(view, Download("CAMs (PNG)", cams_png, "droplab_cams.png", "image/png"),
-               _record(loaded, reg, picture, site))
+    _pictures(places.pictures, view, picture, reg.settings.method)
+    _site(places, view)
+    _numbers(places, view)
 
 
 frame = page_panel(

@@ -54,6 +54,14 @@ def assert_same_result(a: ProbeResult, b: ProbeResult) -> None:
         assert (ta is None and tb is None) or torch.equal(ta, tb)
 
 
+_STAT = re.compile(r'<div data-stat="([^"]*)">.*?<div data-stat-value[^>]*>([^<]*)</div>', re.S)
+
+
+def html_stats(body: str) -> dict[str, str]:
+    """Label -> value of the headline numbers in ``body`` (:mod:`pages.ui.stat_html`)."""
+    return {html.unescape(label): html.unescape(value) for label, value in _STAT.findall(body)}
+
+
 def image_captions(at: Any) -> str:
     """Captions of an AppTest page's image elements and of its inline HTML figures
     (:mod:`pages.ui.pixel_html`), one per line."""

@@ -17,7 +17,7 @@ from dropcore.probe import METHODS
 from pages.ui.catalog import METHOD_LABELS
 from pages.ui.model import shared_model
 from pages.ui.presets import PRESETS
-from tests.conftest import image_captions
+from tests.conftest import html_stats, image_captions
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 FINGERPRINT = re.compile(r"masks fingerprint `([0-9a-f]{12})`")
@@ -56,7 +56,13 @@ def fingerprint(at: AppTest) -> str:
 
 
 def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+    """The number shown under ``label``: an st.metric's, or one of the static headline
+    numbers the Playground draws as HTML (stat_html)."""
+    shown = {m.label: m.value for m in at.metric}
+    for h in at.get("html"):
+        shown.update(html_stats(h.value))
+    assert label in shown, sorted(shown)
+    return shown[label]
 
 
 def png_bytes(mode: str = "RGB", size: tuple[int, int] = (64, 48)) -> bytes:
@@ -91,6 +97,9 @@ def test_playground_defaults() -> None:
     assert "Input (cat), as the network sees it" in captions
     assert re.search(r"Baseline: .+\nWith DropBlock: .+", captions)
     assert metric(at, "target p") == "0.100"
+    assert re.fullmatch(r"[01]\.\d{3}", metric(at, "measured"))
+    assert metric(at, "top-1 changed") in ("yes", "no")
+    assert re.fullmatch(r"\d+\.\d{4}", metric(at, "KL(baseline ‖ draw)"))
     assert "pass" in texts(at.caption) and fingerprint(at)
     labels = {b.label for b in at.get("download_button")}
     assert {"CAMs (PNG)", "Masks (PNG)", "Top-5 (CSV)", "Drop rates (CSV)",

@@ -26,6 +26,7 @@ from pages.ui.pixel_html import data_uri
 from pages.ui.playground_view import playground_view
 from pages.ui.shared import baseline_of, shared
 from pages.ui.views import baseline_pictures, cam_images, site_grid_png
+from tests.conftest import html_stats
 
 _LEAVES = (bytes, str, int, float, bool, type(None))
 
@@ -74,13 +75,22 @@ def test_view_holds_the_probes_numbers_and_nothing_mutable(loaded, method: str) 
     assert view.elapsed_s == result.elapsed_s
     if record is None:
         assert view.site is None and view.pictures is None and view.drops == ()
+        assert view.site_stats_html == ""
     else:
         assert (view.site.target_p, view.site.measured_drop) == (  # type: ignore[union-attr]
             record.target_p, record.measured_drop)
+        assert html_stats(view.site_stats_html) == {
+            "target p": f"{record.target_p:.3f}", "expected": f"{record.expected_drop:.3f}",
+            "measured": f"{record.measured_drop:.3f}"}
         assert view.pictures is not None
         assert_site_pictures_show(record, view.pictures)
     assert view.flipped == bool(torch.ne(result.baseline_logits.argmax(-1),
                                           result.logits.argmax(-1)).any())
+    # The prediction section: the top-5 table beside the two numbers it summarises.
+    assert view.top5_html in view.prediction_html
+    assert html_stats(view.prediction_html) == {
+        "top-1 changed": "yes" if view.flipped else "no",
+        "KL(baseline ‖ draw)": f"{view.kl:.4f}"}
 
 
 def assert_site_pictures_show(record, pictures) -> None:  # noqa: ANN001

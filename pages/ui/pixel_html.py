@@ -21,7 +21,8 @@ import base64
 import html
 from collections.abc import Sequence
 
-__all__ = ["crisp_figure", "data_uri", "figure_row", "labelled_rows", "photo_figure"]
+__all__ = ["caption_html", "crisp_figure", "data_uri", "figure_row", "labelled_rows",
+           "photo_figure"]
 
 # What each picture format's bytes start with, and its MIME type.
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
@@ -43,6 +44,11 @@ def data_uri(picture: bytes) -> str:
                 return f"data:{mime};base64," + base64.b64encode(picture).decode("ascii")
     start = picture[:8] if isinstance(picture, bytes) else picture
     raise ValueError(f"expected PNG or JPEG bytes, got {type(picture).__name__} {start!r:.40}")
+
+
+def caption_html(text: str) -> str:
+    """``text`` (escaped) as a caption in Streamlit's caption look, on both themes."""
+    return f'<div style="{_CAPTION_STYLE}">{html.escape(text)}</div>'
 
 
 def _img(picture: bytes, alt: str, style: str) -> str:
@@ -103,4 +109,4 @@ def labelled_rows(
     )
     return (f'<div style="display:grid;grid-template-columns:auto minmax(0, {width_px}px);'
             f'justify-content:start;gap:4px 0.5rem;font-size:0.875rem">{cells}</div>'
-            f'<div style="{_CAPTION_STYLE}">{html.escape(caption)}</div>')
+            f"{caption_html(caption)}")

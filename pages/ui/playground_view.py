@@ -25,6 +25,8 @@ from models import LoadedModel
 
 from . import render
 from .exports import drop_records, topk_records
+from .pixel_html import caption_html
+from .stat_html import Stat, stat_row
 from .tables import Column, html_table
 from .views import (
     BaselinePictures,
@@ -51,7 +53,10 @@ class SiteNumbers:
 class PlaygroundView:
     """One probe as the Playground shows it (immutable: shared by every session).
 
-    Tables are HTML strings (:mod:`.tables`), made once here rather than on every rerun.
+    Tables and headline numbers are HTML strings (:mod:`.tables`, :mod:`.stat_html`),
+    made once here rather than on every rerun: ``site_stats_html`` (empty without a site)
+    holds the shown site's drop rates, ``prediction_html`` the top-5 table beside whether
+    the top-1 class changed and by how much the distribution moved.
     """
 
     elapsed_s: float
@@ -67,6 +72,8 @@ class PlaygroundView:
     kl: float
     drops: tuple[DropRow, ...]
     drops_html: str
+    site_stats_html: str
+    prediction_html: str
 
 
 _TOP5_COLUMNS = (
@@ -99,6 +106,35 @@ def _drops_html(drops: tuple[DropRow, ...]) -> str:
     return html_table(drop_records(drops), _DROP_COLUMNS, bar_max=top, max_height_px=400)
 
 
+_TOP5_CAPTION = "Top-5 with the regularizer, against the baseline (bars share one scale)."
+
+
+def _site_stats_html(site: SiteNumbers | None) -> str:
+    if site is None:
+        return ""
+    return stat_row([
+        Stat("target p", f"{site.target_p:.3f}", "Drop probability asked for at this site "
+             "(1 - keep_prob, after depth scaling)."),
+        Stat("expected", f"{site.expected_drop:.3f}", "Analytic expected dropped fraction "
+             "for these settings (below the target for DropBlock's paper gamma)."),
+        Stat("measured", f"{site.measured_drop:.3f}",
+             "Fraction of this draw's mask that is dropped."),
+    ])
+
+
+def _prediction_html(top5_html: str, flipped: bool, kl: float) -> str:
+    numbers = stat_row([
+        Stat("top-1 changed", "yes" if flipped else "no",
+             "Does this draw's top-1 class differ from the baseline's?"),
+        Stat("KL(baseline ‖ draw)", f"{kl:.4f}",
+             "How far the whole predicted distribution moved, in nats."),
+    ])
+    # Table and numbers side by side (3 : 2), as two columns would place them.
+    return ('<div style="display:grid;grid-template-columns:minmax(0, 3fr) minmax(0, 2fr);'
+            f'gap:1rem;align-items:start"><div>{top5_html}'
+            f"{caption_html(_TOP5_CAPTION)}</div>{numbers}</div>")
+
+
 def playground_view(
     loaded: LoadedModel, x: torch.Tensor, result: ProbeResult, site: str | None,
     base: BaselinePictures | None = None,
@@ -108,19 +144,25 @@ def playground_view(
     record = result.site(site) if site else None
     top5 = tuple(topk_with_delta(result.baseline_logits, result.logits, 5, loaded.categories))
     drops = tuple(drop_table(result))
+    site_numbers = None if record is None else SiteNumbers(
+        record.target_p, record.expected_drop, record.measured_drop)
+    top5_html = _top5_html(top5)
+    flipped = bool(flip_rate(result.baseline_logits, result.logits))
+    kl = float(kl_divergence(result.baseline_logits, result.logits)[0])
     return PlaygroundView(
         elapsed_s=result.elapsed_s,
         fingerprint=render.fingerprint(result, record),
         cams=cam_images(loaded, x, result, base),
         baseline_top1=top1_text(loaded, result.baseline_logits),
         regularized_top1=top1_text(loaded, result.logits[0]),
-        site=None if record is None else SiteNumbers(
-            record.target_p, record.expected_drop, record.measured_drop),
+        site=site_numbers,
         pictures=None if record is None else site_pictures(record),
         top5=top5,
-        top5_html=_top5_html(top5),
-        flipped=bool(flip_rate(result.baseline_logits, result.logits)),
-        kl=float(kl_divergence(result.baseline_logits, result.logits)[0]),
+        top5_html=top5_html,
+        flipped=flipped,
+        kl=kl,
         drops=drops,
         drops_html=_drops_html(drops),
+        site_stats_html=_site_stats_html(site_numbers),
+        prediction_html=_prediction_html(top5_html, flipped, kl),
     )

@@ -73,11 +73,14 @@ def fingerprint(page: object) -> str:
 
 
 def metrics(page: object) -> dict[str, str]:
-    """Label -> value of every st.metric on the page."""
+    """Label -> value of every st.metric and every static headline number (stat_html)."""
     pairs = page.evaluate(  # type: ignore[attr-defined]
-        """() => [...document.querySelectorAll('[data-testid="stMetric"]')].map(m => [
+        """() => [...[...document.querySelectorAll('[data-testid="stMetric"]')].map(m => [
             m.querySelector('[data-testid="stMetricLabel"]').innerText.trim(),
-            m.querySelector('[data-testid="stMetricValue"]').innerText.trim()])"""
+            m.querySelector('[data-testid="stMetricValue"]').innerText.trim()]),
+          ...[...document.querySelectorAll('[data-stat]')].map(m => [
+            m.getAttribute('data-stat'),
+            m.querySelector('[data-stat-value]').innerText.trim()])]"""
     )
     return dict(pairs)
 
@@ -170,6 +173,7 @@ def test_shared_link_reproduces_the_masks(browser: object, page: object,
     link = page.url  # type: ignore[attr-defined]
     assert all(p in link for p in ("keep=0.88", "block=6", "seed=1"))
     sent = (fingerprint(page), metrics(page))
+    assert {"target p", "measured", "KL(baseline ‖ draw)"} <= set(sent[1]), sent
 
     other = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
     try:
