@@ -38,3 +38,23 @@ def test_a_phase_without_or_with_few_passes_prints_no_ratio_to_them() -> None:
     # A class mostly served from the cache: no ratio to its few passes.
     assert _against_passes({**ran, "passes_computed": 4}) == (
         "4 passes of its own: loop 12 ms, runs 30 ms")
+
+
+def test_versus_summaries_and_their_ratios() -> None:
+    from bench.bench_ui_versus import Change, ratios, summarize
+
+    def change(latency: float, task: float, server: float) -> Change:
+        return Change("seed +1", latency, latency / 2, task, task / 2, 10.0, server)
+
+    before = summarize([change(0.4, 200.0, 100.0), change(0.2, 100.0, 80.0),
+                        change(0.3, 150.0, 90.0)])
+    after = summarize([change(0.1, 90.0, 90.0), change(0.3, 150.0, 90.0)])
+    assert before["median_latency_s"] == pytest.approx(0.3)  # a median, not a mean
+    assert before["task_ms_per_change"] == pytest.approx(150.0)  # a mean: the total work
+    assert after["median_latency_s"] == pytest.approx(0.2)
+    r = ratios(before, after)
+    assert r["task_ms_per_change"] == pytest.approx(120.0 / 150.0)
+    assert r["server_cpu_ms_per_change"] == pytest.approx(1.0)
+    assert r["style_layout_ms_per_change"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least one change"):
+        summarize([])
