@@ -116,6 +116,18 @@ def test_download_menu_gives_the_result_shown(page: object, streamlit_server: st
     saved = json.loads(Path(info.value.path()).read_text())
     assert saved["masks_fingerprint"] == shown and saved["keep_prob"] == 0.9
     assert [row["rank"] for row in saved["top5"]] == [1, 2, 3, 4, 5]
+    # After a step that reran only the results: the files are this step's.
+    page.keyboard.press("Escape")  # type: ignore[attr-defined]
+    status = status_text(page)
+    slider_thumb(page, "keep_prob").press("ArrowLeft")  # type: ignore[attr-defined]
+    wait_status_changed(page, status)
+    stepped = fingerprint(page)
+    assert stepped != shown
+    page.get_by_role("button", name=PLAYGROUND_LAST).click()  # type: ignore[attr-defined]
+    with page.expect_download() as info:  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Everything (JSON)").click()  # type: ignore[attr-defined]
+    saved = json.loads(Path(info.value.path()).read_text())
+    assert saved["masks_fingerprint"] == stepped and saved["keep_prob"] == 0.89
     assert_no_exception(page)
 
 
