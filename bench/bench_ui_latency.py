@@ -35,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -261,7 +262,7 @@ def main() -> None:
         rows = measure(url, args.changes, trace, args.wait)
     finally:
         stop_server(proc)
-    latencies = [float(r["latency_s"]) for r in rows]
+    latencies = [cast("float", r["latency_s"]) for r in rows]
     import torch
 
     summary = {
