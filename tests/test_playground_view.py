@@ -65,12 +65,13 @@ def test_view_holds_the_probes_numbers_and_nothing_mutable(loaded, method: str) 
                                               loaded.categories))
     assert view.drops == tuple(drop_table(result))
     for entry in view.top5:  # every class and its probabilities, as shown
-        assert html.escape(entry.name) in view.top5_html
-        assert f"{entry.prob:.3f}" in view.top5_html and f"{entry.delta:+.3f}" in view.top5_html
+        assert html.escape(entry.name) in view.prediction_html
+        assert (f"{entry.prob:.3f}" in view.prediction_html
+                and f"{entry.delta:+.3f}" in view.prediction_html)
     for row in view.drops:
         assert row.site in view.drops_html and f"{row.measured_drop:.3f}" in view.drops_html
     # The header row, then one row per class and per site.
-    assert view.top5_html.count("<tr>") == 1 + len(view.top5)
+    assert view.prediction_html.count("<tr>") == 1 + len(view.top5)  # the table alone
     assert view.drops_html.count("<tr>") == 1 + len(view.drops)
     assert view.elapsed_s == result.elapsed_s
     if record is None:
@@ -87,7 +88,6 @@ def test_view_holds_the_probes_numbers_and_nothing_mutable(loaded, method: str) 
     assert view.flipped == bool(torch.ne(result.baseline_logits.argmax(-1),
                                           result.logits.argmax(-1)).any())
     # The prediction section: the top-5 table beside the two numbers it summarises.
-    assert view.top5_html in view.prediction_html
     assert html_stats(view.prediction_html) == {
         "top-1 changed": "yes" if view.flipped else "no",
         "KL(baseline ‖ draw)": f"{view.kl:.4f}"}

@@ -67,7 +67,6 @@ class PlaygroundView:
     site: SiteNumbers | None
     pictures: SitePictures | None
     top5: tuple[TopKEntry, ...]
-    top5_html: str
     flipped: bool
     kl: float
     drops: tuple[DropRow, ...]
@@ -146,7 +145,6 @@ def playground_view(
     drops = tuple(drop_table(result))
     site_numbers = None if record is None else SiteNumbers(
         record.target_p, record.expected_drop, record.measured_drop)
-    top5_html = _top5_html(top5)
     flipped = bool(flip_rate(result.baseline_logits, result.logits))
     kl = float(kl_divergence(result.baseline_logits, result.logits)[0])
     return PlaygroundView(
@@ -158,11 +156,10 @@ def playground_view(
         site=site_numbers,
         pictures=None if record is None else site_pictures(record),
         top5=top5,
-        top5_html=top5_html,
         flipped=flipped,
         kl=kl,
         drops=drops,
         drops_html=_drops_html(drops),
         site_stats_html=_site_stats_html(site_numbers),
-        prediction_html=_prediction_html(top5_html, flipped, kl),
+        prediction_html=_prediction_html(_top5_html(top5), flipped, kl),
     )
