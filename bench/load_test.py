@@ -353,11 +353,17 @@ class Session:
                 # A superseded run's elements stay until the run that follows drops them.
                 drawn, ran = set(), set(fwd.metadata.run.fragment_ids)
                 full = not ran
+            elif kind == "delta" and fwd.delta.WhichOneof("type") == "add_block":
+                # A block replaces whatever stood at its place (an st.empty() it fills,
+                # whose delta reaches the browser first when the queue is sent between).
+                path = tuple(fwd.metadata.delta_path)
+                elements.pop(path, None)
+                owners.pop(path, None)
             elif kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
                 el = fwd.delta.new_element
-                el_kind = el.WhichOneof("type")
+                el_kind = el.WhichOneof("type") or "unknown"
                 path = tuple(fwd.metadata.delta_path)
-                elements[path] = (el_kind, getattr(el, el_kind))
+                elements[path] = (el_kind, getattr(el, el_kind, None))
                 owners[path] = fwd.delta.fragment_id
                 drawn.add(path)
                 ran.add(fwd.delta.fragment_id)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from bench.load_test import _against_passes, split_server_cpu
+from bench.load_test import FINISHED_FULL, Session, _against_passes, split_server_cpu
 
 
 def test_server_cpu_is_split_by_the_threads_that_spent_it() -> None:
@@ -58,3 +59,30 @@ def test_versus_summaries_and_their_ratios() -> None:
     assert r["style_layout_ms_per_change"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="at least one change"):
         summarize([])
+
+
+def _delta(path: tuple[int, ...], block: bool = False, text: str = "") -> ForwardMsg:
+    fwd = ForwardMsg()
+    fwd.metadata.delta_path.extend(path)
+    if block:
+        fwd.delta.add_block.vertical.SetInParent()
+    else:
+        fwd.delta.new_element.markdown.body = text
+    return fwd
+
+
+def test_a_block_replaces_the_element_that_stood_at_its_place() -> None:
+    """st.empty() then its container: when the server's queue is sent between the two,
+    the browser gets both, and the block takes the empty's place; the page model must
+    not keep the empty as an element of its own (a slow machine saw it do so)."""
+    started, finished = ForwardMsg(), ForwardMsg()
+    started.new_session.SetInParent()
+    finished.script_finished = FINISHED_FULL
+    script = [started, _delta((0, 1), text="placeholder"), _delta((0, 1), block=True),
+              _delta((0, 1, 0), text="inside"), _delta((0, 2), text="after"), finished]
+    sess = Session("http://127.0.0.1:1", "", "")
+    messages = iter(script)
+    sess._next = lambda deadline: next(messages)  # type: ignore[method-assign]
+    run = sess.wait(0.0)
+    assert sorted(run.elements) == [(0, 1, 0), (0, 2)]
+    assert [p.body for p in run.of_kind("markdown")] == ["inside", "after"]
