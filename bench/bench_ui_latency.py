@@ -8,7 +8,7 @@ line shows the new run, no element is stale and Streamlit's running indicator is
 the frame that shows it has been painted.
 
     python bench/bench_ui_latency.py [--model resnet50] [--changes 12] [--renderer-cpu]
-                                     [--wait observer|poll] [--app-root CHECKOUT]
+                                     [--wait observer|poll] [--app-root CHECKOUT] [--pause S]
 
 How the end is noticed matters on two cores: ``poll`` (what the browser tests use, and
 this script before the twelfth sitting) asks Playwright to re-check the page on every
@@ -202,11 +202,13 @@ def renderer_busy_ms(trace: Path) -> float:
 
 
 def measure(
-    url: str, changes: int, trace: Path | None = None, wait: str = "observer"
+    url: str, changes: int, trace: Path | None = None, wait: str = "observer",
+    pause: float = 0.0,
 ) -> list[dict[str, object]]:
     """Time ``changes`` control changes on the Playground at ``url``, the end noticed as
-    ``wait`` says (a key of :data:`WAITS`), and record a CPU profile of the page into
-    ``trace`` if given."""
+    ``wait`` says (a key of :data:`WAITS`), ``pause`` seconds apart (a person looking at
+    the result; 0: back to back), and record a CPU profile of the page into ``trace`` if
+    given."""
     from playwright.sync_api import sync_playwright
 
     rows: list[dict[str, object]] = []
@@ -223,6 +225,7 @@ def measure(
                                   categories=["disabled-by-default-v8.cpu_profiler"])
         for i in range(changes):
             name, (prepare, act) = CHANGES[i % len(CHANGES)]
+            time.sleep(pause)
             prepare(page)
             latency, shown, status = timed(page, act, status)
             pass_s = float(re.search(r"pass ([0-9.]+) s", status).group(1))  # type: ignore[union-attr]
@@ -253,13 +256,17 @@ def main() -> None:
     parser.add_argument("--wait", choices=sorted(WAITS), default="observer",
                         help="notice a change's end by a DOM observer (default) or by "
                         "Playwright polling every animation frame (the browser tests' wait)")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="seconds between one change's end and the next change, as a "
+                        "person looks at the result (default 0: back to back, which also "
+                        "times the previous change's leftover work)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp())
     trace = tmp / "trace.json" if args.renderer_cpu else None
     proc, url = start_server(tmp, {"DROPLAB_MODEL": args.model}, root=args.app_root.resolve())
     try:
-        rows = measure(url, args.changes, trace, args.wait)
+        rows = measure(url, args.changes, trace, args.wait, args.pause)
     finally:
         stop_server(proc)
     latencies = [cast("float", r["latency_s"]) for r in rows]
@@ -273,6 +280,7 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "wait": args.wait,
+        "pause_s": args.pause,
         "app_root": str(args.app_root.resolve()),
         "changes": rows,
         "median_s": statistics.median(latencies),
@@ -289,7 +297,7 @@ def main() -> None:
     out.write_text(json.dumps(summary, indent=2))
     print(f"median {summary['median_s']:.3f} s, p90 {summary['p90_s']:.3f} s, "
           f"max {summary['max_s']:.3f} s over {len(rows)} changes ({args.model}, "
-          f"{summary['device']}, end noticed by {args.wait}) -> {out}")
+          f"{summary['device']}, end noticed by {args.wait}, {args.pause:g} s apart) -> {out}")
 
 
 if __name__ == "__main__":
