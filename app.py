@@ -24,8 +24,9 @@ st.set_page_config(
 # The default page is served at "/" whatever its url_path, so "/playground" would be
 # "Page not found"; a hidden alias forwards it (settings in the URL included) to "/".
 # Its url_path must differ from the alias's, which is why it is "home".
-PLAYGROUND = st.Page("pages/playground.py", title="Playground", icon=":material/tune:",
-                     url_path="home", default=True)
+PLAYGROUND = st.Page(
+    "pages/playground.py", title="Playground", icon=":material/tune:", url_path="home", default=True
+)
 
 
 def _to_playground() -> None:
@@ -37,14 +38,15 @@ def _to_playground() -> None:
 PAGES = [
     PLAYGROUND,
     st.Page(_to_playground, title="Playground", url_path="playground", visibility="hidden"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/grid_view:",
-            url_path="compare"),
-    st.Page("pages/uncertainty.py", title="Uncertainty", icon=":material/casino:",
-            url_path="uncertainty"),
-    st.Page("pages/theory.py", title="The math", icon=":material/functions:",
-            url_path="theory"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:",
-            url_path="train"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/grid_view:", url_path="compare"),
+    st.Page(
+        "pages/uncertainty.py",
+        title="Uncertainty",
+        icon=":material/casino:",
+        url_path="uncertainty",
+    ),
+    st.Page("pages/theory.py", title="The math", icon=":material/functions:", url_path="theory"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
 ]
 page = st.navigation(PAGES, position="top")
 
@@ -55,14 +57,26 @@ except (WeightsError, ValueError) as err:
     st.error(f"The network could not be loaded: {err}", icon=":material/error:")
 else:
     status = st.container(horizontal=True, vertical_alignment="center", gap="small")
-    status.badge(device_label(loaded), icon=":material/memory:", color="gray",
-                 help="Where the forward and Grad-CAM passes run.")
+    status.badge(
+        device_label(loaded),
+        icon=":material/memory:",
+        color="gray",
+        help="Where the forward and Grad-CAM passes run.",
+    )
     if trained_in_link():
-        status.badge("Small ResNet trained here (Fashion-MNIST)", icon=":material/hub:",
-                     color="gray", help="Picked under Network in the sidebar.")
+        status.badge(
+            "Small ResNet trained here (Fashion-MNIST)",
+            icon=":material/hub:",
+            color="gray",
+            help="Picked under Network in the sidebar.",
+        )
     else:
-        status.badge(model_label(loaded), icon=":material/hub:", color="gray",
-                     help=f"Weights: {loaded.weights_source}")
+        status.badge(
+            model_label(loaded),
+            icon=":material/hub:",
+            color="gray",
+            help=f"Weights: {loaded.weights_source}",
+        )
     if loaded.is_random and not trained_in_link():
         st.warning(
             f"**Random weights: predictions are meaningless.** No pretrained weights are "

@@ -30,13 +30,16 @@ def cells(kind: str, base: ProbeSettings) -> list[tuple[str, ProbeSettings]]:
     if kind == "methods":
         # DropPath cannot act on the skip path; it reads 'both' as the branch.
         path = replace(base, where="both") if base.where == "skip" else base
-        return [(c.METHOD_LABELS[m], replace(path if m == "drop_path" else base, method=m))
-                for m in METHODS]
+        return [
+            (c.METHOD_LABELS[m], replace(path if m == "drop_path" else base, method=m))
+            for m in METHODS
+        ]
     if kind == "keep_prob":
-        return [(f"keep_prob {k:.2f}", replace(block, p=c.drop_probability(k)))
-                for k in (1.0, 0.9, 0.75, 0.5)]
-    return [(f"γ {g} · {s} seeds", replace(block, gamma=g, seeding=s))
-            for g, s in c.GAMMA_SEEDING]
+        return [
+            (f"keep_prob {k:.2f}", replace(block, p=c.drop_probability(k)))
+            for k in (1.0, 0.9, 0.75, 0.5)
+        ]
+    return [(f"γ {g} · {s} seeds", replace(block, gamma=g, seeding=s)) for g, s in c.GAMMA_SEEDING]
 
 
 def cell_pictures(
@@ -67,8 +70,11 @@ def grid_png(
         mosaic = mask_mosaic(record) if record is not None else None
         masks.append(mosaic if mosaic is not None else render.blank_tile())
         overlays.append(render.overlay(view, lookup.result.cams[0]))
-    return render.png_bytes(render.grid([masks, overlays], labels=("mask", "Grad-CAM"),
-                                        titles=[title for title, _, _ in shown]))
+    return render.png_bytes(
+        render.grid(
+            [masks, overlays], labels=("mask", "Grad-CAM"), titles=[title for title, _, _ in shown]
+        )
+    )
 
 
 panel = page_panel(
@@ -98,8 +104,13 @@ if not stages:
     st.stop()
 
 try:
-    base = ProbeSettings(method="drop_block", p=c.drop_probability(keep), block_size=block,
-                         stages=stages, where=where)
+    base = ProbeSettings(
+        method="drop_block",
+        p=c.drop_probability(keep),
+        block_size=block,
+        stages=stages,
+        where=where,
+    )
     grid_cells = cells(kind, base)
 except ValueError as err:
     st.error(f"These settings do not work together: {err}")
@@ -120,21 +131,24 @@ for i, (title, settings) in enumerate(grid_cells):
         st.stop()
     shown.append((title, site, lookup))
     # Updating the bar is where Streamlit stops this run if the person changed something.
-    progress.progress((i + 1) / len(grid_cells),
-                      text=f"{title}: {lookup.result.elapsed_s:.2f} s")
+    progress.progress((i + 1) / len(grid_cells), text=f"{title}: {lookup.result.elapsed_s:.2f} s")
 progress.empty()
 if skipped:
-    st.warning("Not shown, because the setting selects nothing to regularize:\n\n"
-               + "\n".join(f"- {s}" for s in skipped))
-
+    st.warning(
+        "Not shown, because the setting selects nothing to regularize:\n\n"
+        + "\n".join(f"- {s}" for s in skipped)
+    )
 
 
 first = shown[0][2].result
 head = st.columns([1, 1, 2])
 first_cams, _ = cell_pictures(loaded, x, shown[0][2], None)
 head[0].image(first_cams.view, caption=f"Input ({picture.name})", width="stretch")
-head[1].image(first_cams.baseline,
-              caption=f"Baseline: {top1_text(loaded, first.baseline_logits)}", width="stretch")
+head[1].image(
+    first_cams.baseline,
+    caption=f"Baseline: {top1_text(loaded, first.baseline_logits)}",
+    width="stretch",
+)
 head[2].markdown(
     f"**Masks at the first site of {mask_stage}** (red = dropped; the 16 most active "
     "channels). "
@@ -142,13 +156,14 @@ head[2].markdown(
     "missing in a draw. The paper reports that networks *trained* with DropBlock spread "
     "their CAMs over more of the object, more so for block 7 than block 1."
 )
-head[2].caption(f"Seed {seed} · total "
-                f"{sum(lk.result.elapsed_s for _, _, lk in shown):.2f} s of passes")
+head[2].caption(
+    f"Seed {seed} · total {sum(lk.result.elapsed_s for _, _, lk in shown):.2f} s of passes"
+)
 
 per_row = 4 if len(shown) <= 4 else 3
 table = []
 for start in range(0, len(shown), per_row):
-    row = shown[start:start + per_row]  # the last row may be short
+    row = shown[start : start + per_row]  # the last row may be short
     for col, (title, site, lookup) in zip(st.columns(per_row), row, strict=False):
         result = lookup.result
         box = col.container(border=True)
@@ -156,25 +171,36 @@ for start in range(0, len(shown), per_row):
         record = result.site(site) if site else None
         cams, mosaic = cell_pictures(loaded, x, lookup, site)
         if mosaic is not None:
-            box.image(mosaic, caption=f"{site}: masks of the 16 most active channels",
-                      width="stretch", output_format="PNG")
+            box.image(
+                mosaic,
+                caption=f"{site}: masks of the 16 most active channels",
+                width="stretch",
+                output_format="PNG",
+            )
         else:
             box.info(f"Nothing is dropped in {mask_stage} with this setting.")
         top1 = top1_text(loaded, result.logits[0])
         box.image(cams.regularized, caption=f"top-1: {top1}", width="stretch")
         if record is not None:
-            box.caption(f"dropped here: {record.measured_drop:.3f} "
-                        f"(target {record.target_p:.3f})")
-        table.append({
-            "cell": title, "site": site or "", "top1": top1,
-            "target_p": record.target_p if record else 0.0,
-            "measured_drop": record.measured_drop if record else 0.0,
-            "masks_fingerprint": render.fingerprint(result, record), "seconds": result.elapsed_s,
-        })
+            box.caption(f"dropped here: {record.measured_drop:.3f} (target {record.target_p:.3f})")
+        table.append(
+            {
+                "cell": title,
+                "site": site or "",
+                "top1": top1,
+                "target_p": record.target_p if record else 0.0,
+                "measured_drop": record.measured_drop if record else 0.0,
+                "masks_fingerprint": render.fingerprint(result, record),
+                "seconds": result.elapsed_s,
+            }
+        )
 
 st.subheader("Download")
-download_row([
-    Download("Grid (PNG)", lambda: grid_png(loaded, x, shown), "droplab_compare.png",
-             "image/png"),
-    Download("Cells (CSV)", csv_bytes(table), "droplab_compare.csv", "text/csv"),
-])
+download_row(
+    [
+        Download(
+            "Grid (PNG)", lambda: grid_png(loaded, x, shown), "droplab_compare.png", "image/png"
+        ),
+        Download("Cells (CSV)", csv_bytes(table), "droplab_compare.csv", "text/csv"),
+    ]
+)

@@ -47,8 +47,7 @@ STATUS_HELP = (
 )
 
 
-def _pictures(where: DeltaGenerator, view: PlaygroundView, picture: Picture,
-              method: str) -> None:
+def _pictures(where: DeltaGenerator, view: PlaygroundView, picture: Picture, method: str) -> None:
     captions = (
         f"Input ({picture.name}), as the network sees it",
         f"Baseline: {view.baseline_top1}",
@@ -56,8 +55,9 @@ def _pictures(where: DeltaGenerator, view: PlaygroundView, picture: Picture,
     )
     images = (view.cams.view, view.cams.baseline, view.cams.regularized)
     # One static element, not three images in three columns (see pixel_html).
-    where.html(figure_row([photo_figure(img, cap)
-                           for img, cap in zip(images, captions, strict=True)]))
+    where.html(
+        figure_row([photo_figure(img, cap) for img, cap in zip(images, captions, strict=True)])
+    )
 
 
 class _Places:
@@ -103,22 +103,45 @@ def _numbers(places: _Places, view: PlaygroundView) -> None:
         places.drops.html(view.drops_html)
 
 
-def _downloads(where: DeltaGenerator, current: Callable[[], PlaygroundView],
-               cams_png: Download, record: dict[str, Any], masks: bool) -> None:
+def _downloads(
+    where: DeltaGenerator,
+    current: Callable[[], PlaygroundView],
+    cams_png: Download,
+    record: dict[str, Any],
+    masks: bool,
+) -> None:
     """The download menu; every file is made from the view ``current()`` returns, when its
     button is clicked (so the menu is drawn before the pass, while the server computes)."""
     files = [cams_png]
     if masks:
-        files.append(Download("Masks (PNG)", lambda: _masks_png(current()),
-                              "droplab_masks.png", "image/png"))
-    files.append(Download("Top-5 (CSV)", lambda: csv_bytes(topk_records(current().top5)),
-                          "droplab_top5.csv", "text/csv"))
+        files.append(
+            Download("Masks (PNG)", lambda: _masks_png(current()), "droplab_masks.png", "image/png")
+        )
+    files.append(
+        Download(
+            "Top-5 (CSV)",
+            lambda: csv_bytes(topk_records(current().top5)),
+            "droplab_top5.csv",
+            "text/csv",
+        )
+    )
     if masks:
-        files.append(Download("Drop rates (CSV)",
-                              lambda: csv_bytes(drop_records(current().drops)),
-                              "droplab_drop_rates.csv", "text/csv"))
-    files.append(Download("Everything (JSON)", lambda: _everything(current(), record),
-                          "droplab_result.json", "application/json"))
+        files.append(
+            Download(
+                "Drop rates (CSV)",
+                lambda: csv_bytes(drop_records(current().drops)),
+                "droplab_drop_rates.csv",
+                "text/csv",
+            )
+        )
+    files.append(
+        Download(
+            "Everything (JSON)",
+            lambda: _everything(current(), record),
+            "droplab_result.json",
+            "application/json",
+        )
+    )
     download_menu(files, "Download these results", where=where)
 
 
@@ -129,18 +152,27 @@ def _masks_png(view: PlaygroundView) -> bytes:
 
 
 def _everything(view: PlaygroundView, record: dict[str, Any]) -> bytes:
-    return json_bytes({
-        **record, "elapsed_s": view.elapsed_s, "masks_fingerprint": view.fingerprint,
-        "top5": topk_records(view.top5), "drop_rates": drop_records(view.drops),
-    })
+    return json_bytes(
+        {
+            **record,
+            "elapsed_s": view.elapsed_s,
+            "masks_fingerprint": view.fingerprint,
+            "top5": topk_records(view.top5),
+            "drop_rates": drop_records(view.drops),
+        }
+    )
 
 
 def _record(
     loaded: LoadedModel, reg: Regularizer, picture: Picture, site: str | None
 ) -> dict[str, Any]:
-    return {**settings_record(reg, picture.name), "model": loaded.name,
-            "weights": loaded.weights_source, "random_weights": loaded.is_random,
-            "site": site}
+    return {
+        **settings_record(reg, picture.name),
+        "model": loaded.name,
+        "weights": loaded.weights_source,
+        "random_weights": loaded.is_random,
+        "site": site,
+    }
 
 
 RESULTS = "playground-results"
@@ -191,8 +223,9 @@ def _results(panel: Panel, picture: Picture) -> None:
     sites = sites_of(loaded, reg.settings)
     if sites.problem:  # e.g. DropConnect on identity shortcuts only: nothing to drop
         panel.show_problems()
-        st.error(f"These settings select nothing to regularize: {sites.problem}",
-                 icon=":material/error:")
+        st.error(
+            f"These settings select nothing to regularize: {sites.problem}", icon=":material/error:"
+        )
         return
     # Everything but the numbers and pictures of the result goes out before the pass: the
     # browser lays it out while the server computes, and the pass's outcome then arrives
@@ -200,21 +233,24 @@ def _results(panel: Panel, picture: Picture) -> None:
     places = _Places(with_drops=bool(sites.names))
     site = panel(c.SITE, options=sites.names, area=places.site[0]) if sites.names else None
     recorded = {site} if site else False
-    key = probe_key(loaded.model, x, reg.settings, seed=reg.seed, record=recorded,
-                    image=digest)
+    key = probe_key(loaded.model, x, reg.settings, seed=reg.seed, record=recorded, image=digest)
 
     def lookup() -> Lookup | None:
         return run_probe(loaded, x, reg.settings, reg.seed, record=recorded, image=digest)
 
     def lookup_quietly() -> Lookup:
         # For a download, on Streamlit's download thread: no page to write messages to.
-        return cached_probe(loaded.model, x, reg.settings, seed=reg.seed, record=recorded,
-                            image=digest)
+        return cached_probe(
+            loaded.model, x, reg.settings, seed=reg.seed, record=recorded, image=digest
+        )
 
     def build(found: Lookup) -> PlaygroundView:
         # The input and the baseline's CAM are the same for every setting on a picture.
-        base = shared(found.key and baseline_of(found.key), "baseline-pictures",
-                      lambda: baseline_pictures(loaded, x, found.result))
+        base = shared(
+            found.key and baseline_of(found.key),
+            "baseline-pictures",
+            lambda: baseline_pictures(loaded, x, found.result),
+        )
         return build_view(loaded, x, found.result, site, base)
 
     def current() -> PlaygroundView:
@@ -230,8 +266,13 @@ def _results(panel: Panel, picture: Picture) -> None:
         return render.png_bytes(render.grid([cam_pictures(loaded, x, result)]))
 
     menu = st.empty()  # cleared if the pass gives no result
-    _downloads(menu, current, Download("CAMs (PNG)", cams_png, "droplab_cams.png", "image/png"),
-               _record(loaded, reg, picture, site), masks=site is not None)
+    _downloads(
+        menu,
+        current,
+        Download("CAMs (PNG)", cams_png, "droplab_cams.png", "image/png"),
+        _record(loaded, reg, picture, site),
+        masks=site is not None,
+    )
     # The whole page model is built once per server for this probe: a class that follows
     # the lesson reruns the page from shared values, with no tensor work at all.
     viewed = shared_view(key, "playground", lookup, build)
@@ -243,7 +284,8 @@ def _results(panel: Panel, picture: Picture) -> None:
     places.status.caption(
         f"**{reg.summary()}** · seed {reg.seed} · "
         f"{pass_text(view.elapsed_s, viewed.shared, loaded.device.type)} · "
-        f"masks fingerprint `{view.fingerprint}`", help=STATUS_HELP,
+        f"masks fingerprint `{view.fingerprint}`",
+        help=STATUS_HELP,
     )
     _pictures(places.pictures, view, picture, reg.settings.method)
     _site(places, view)

@@ -60,9 +60,12 @@ def gamma_tab(s: MapSetting) -> None:
             f"(target: drop {p:.3f})"
         )
         st.dataframe(
-            rows, hide_index=True,
-            column_config={k: st.column_config.NumberColumn(format="%.4f")
-                           for k in ("γ", "expected dropped", "measured dropped", "target")},
+            rows,
+            hide_index=True,
+            column_config={
+                k: st.column_config.NumberColumn(format="%.4f")
+                for k in ("γ", "expected dropped", "measured dropped", "target")
+            },
         )
         paper = numbers.rows[combo_name("paper", "valid")]["expected dropped"]
         shortfall = p - paper
@@ -78,10 +81,18 @@ def gamma_tab(s: MapSetting) -> None:
     # leaves the chart is named in the caption below it.
     top = min(1.0, max(2.5 * p, 0.05))
     col_a.plotly_chart(
-        lines(numbers.sizes, sweep, x_title="block_size", y_title="dropped fraction",
-              title=f"vs block_size (keep_prob {keep:.2f}); circles: measured",
-              marker_x=block, points=numbers.measured, y_range=(0, top)),
-        config=CHART_CONFIG, key="sweep_block",
+        lines(
+            numbers.sizes,
+            sweep,
+            x_title="block_size",
+            y_title="dropped fraction",
+            title=f"vs block_size (keep_prob {keep:.2f}); circles: measured",
+            marker_x=block,
+            points=numbers.measured,
+            y_range=(0, top),
+        ),
+        config=CHART_CONFIG,
+        key="sweep_block",
     )
     escaped = [name for name, ys in sweep.items() if max(ys) > top]
     if escaped:
@@ -91,26 +102,56 @@ def gamma_tab(s: MapSetting) -> None:
             "paper's γ (what timm ≥ 1.0.23 does) overshoots the target several times."
         )
     col_b.plotly_chart(
-        lines(numbers.keeps, numbers.by_keep, x_title="keep_prob", y_title="dropped fraction",
-              title=f"vs keep_prob (block_size {block}); circles: measured",
-              marker_x=keep, points=numbers.measured_keep),
-        config=CHART_CONFIG, key="sweep_keep",
+        lines(
+            numbers.keeps,
+            numbers.by_keep,
+            x_title="keep_prob",
+            y_title="dropped fraction",
+            title=f"vs keep_prob (block_size {block}); circles: measured",
+            marker_x=keep,
+            points=numbers.measured_keep,
+        ),
+        config=CHART_CONFIG,
+        key="sweep_keep",
     )
     sweep_rows = [
-        {"block_size": b, "keep_prob": keep, "gamma": gm, "seeding": sd,
-         "expected_dropped": sweep[combo_name(gm, sd)][i],
-         "measured_dropped": numbers.measured[combo_name(gm, sd)][1][i]}
-        for gm, sd in c.GAMMA_SEEDING for i, b in enumerate(numbers.sizes)
+        {
+            "block_size": b,
+            "keep_prob": keep,
+            "gamma": gm,
+            "seeding": sd,
+            "expected_dropped": sweep[combo_name(gm, sd)][i],
+            "measured_dropped": numbers.measured[combo_name(gm, sd)][1][i],
+        }
+        for gm, sd in c.GAMMA_SEEDING
+        for i, b in enumerate(numbers.sizes)
     ]
-    download_row([
-        Download("Table (CSV)", csv_bytes(rows), "droplab_gamma.csv", "text/csv"),
-        Download("Sweep over block_size (CSV)", csv_bytes(sweep_rows),
-                 "droplab_block_sweep.csv", "text/csv"),
-        Download("All of it (JSON)", json_bytes({
-            "map": [s.height, s.width], "block_size": block, "keep_prob": keep,
-            "seed": s.seed, "table": rows, "block_sweep": sweep_rows,
-        }), "droplab_gamma.json", "application/json"),
-    ])
+    download_row(
+        [
+            Download("Table (CSV)", csv_bytes(rows), "droplab_gamma.csv", "text/csv"),
+            Download(
+                "Sweep over block_size (CSV)",
+                csv_bytes(sweep_rows),
+                "droplab_block_sweep.csv",
+                "text/csv",
+            ),
+            Download(
+                "All of it (JSON)",
+                json_bytes(
+                    {
+                        "map": [s.height, s.width],
+                        "block_size": block,
+                        "keep_prob": keep,
+                        "seed": s.seed,
+                        "table": rows,
+                        "block_sweep": sweep_rows,
+                    }
+                ),
+                "droplab_gamma.json",
+                "application/json",
+            ),
+        ]
+    )
 
 
 def map_tab(s: MapSetting) -> None:
@@ -124,36 +165,50 @@ def map_tab(s: MapSetting) -> None:
     )
     maps = {
         sd: dropcore.drop_probability_map(
-            p, block, height, width, gamma=gamma_mode, seeding=sd).numpy()
+            p, block, height, width, gamma=gamma_mode, seeding=sd
+        ).numpy()
         for sd in SEEDINGS_SHOWN
     }
     map_top = max(float(m.max()) for m in maps.values()) or 1.0
     cols = st.columns(2)
     for col, (sd, prob) in zip(cols, maps.items(), strict=True):
         col.plotly_chart(
-            heatmap(prob, title=f"{sd} seeding, γ {gamma_mode}: P(drop)", zmin=0, zmax=map_top,
-                    colorbar_title="P"),
-            config=CHART_CONFIG, key=f"map_{sd}",
+            heatmap(
+                prob,
+                title=f"{sd} seeding, γ {gamma_mode}: P(drop)",
+                zmin=0,
+                zmax=map_top,
+                colorbar_title="P",
+            ),
+            config=CHART_CONFIG,
+            key=f"map_{sd}",
         )
         centre = prob[(height - 1) // 2, (width - 1) // 2]
         mean = dropcore.expected_drop_fraction(
             p, block, height, width, gamma=gamma_mode, seeding=sd
         )
         col.caption(
-            f"centre {centre:.3f} · corner {prob[0, 0]:.3f} · mean {mean:.3f} "
-            f"(target {p:.3f})"
+            f"centre {centre:.3f} · corner {prob[0, 0]:.3f} · mean {mean:.3f} (target {p:.3f})"
         )
     draws, frequency, four = measured_masks(s)
     examples, freq = st.columns(2)
     tiles = [render.mask_tile(torch.from_numpy(m), size=112) for m in four]
-    examples.markdown(f"**Four draws** ({s.seeding} seeding, γ {gamma_mode}, seed {s.seed}; "
-                      "red = dropped)")
-    examples.image(render.png_bytes(render.grid([tiles[:2], tiles[2:]])), width=360,
-                   output_format="PNG")
+    examples.markdown(
+        f"**Four draws** ({s.seeding} seeding, γ {gamma_mode}, seed {s.seed}; red = dropped)"
+    )
+    examples.image(
+        render.png_bytes(render.grid([tiles[:2], tiles[2:]])), width=360, output_format="PNG"
+    )
     freq.plotly_chart(
-        heatmap(frequency, zmin=0, zmax=map_top,
-                title=f"Measured over {draws} draws ({s.seeding})", colorbar_title="freq"),
-        config=CHART_CONFIG, key="measured_map",
+        heatmap(
+            frequency,
+            zmin=0,
+            zmax=map_top,
+            title=f"Measured over {draws} draws ({s.seeding})",
+            colorbar_title="freq",
+        ),
+        config=CHART_CONFIG,
+        key="measured_map",
     )
 
 
@@ -176,16 +231,29 @@ def schedule_tab(panel: Panel) -> None:
         total = panel(c.TOTAL_STEPS, area=controls)
         step = panel(c.STEP, area=controls, hi=total)
         schedule = dropcore.LinearSchedule(start_keep=start, end_keep=end, total_steps=total)
-        st.metric("keep_prob at this step", f"{schedule.keep_prob(step):.4f}",
-                  help="LinearSchedule.keep_prob(step)")
-        st.metric("drop probability p", f"{schedule.drop_prob(step):.4f}",
-                  help="LinearSchedule.drop_prob(step) = 1 - keep_prob")
+        st.metric(
+            "keep_prob at this step",
+            f"{schedule.keep_prob(step):.4f}",
+            help="LinearSchedule.keep_prob(step)",
+        )
+        st.metric(
+            "drop probability p",
+            f"{schedule.drop_prob(step):.4f}",
+            help="LinearSchedule.drop_prob(step) = 1 - keep_prob",
+        )
     steps = np.linspace(0, total * 1.25, 101).tolist()
     chart.plotly_chart(
-        lines(steps, {"keep_prob": [schedule.keep_prob(float(t)) for t in steps]},
-              x_title="training step", y_title="keep_prob", marker_x=step,
-              title="keep_prob over training (flat after the last step)", y_format=".4f"),
-        config=CHART_CONFIG, key="schedule",
+        lines(
+            steps,
+            {"keep_prob": [schedule.keep_prob(float(t)) for t in steps]},
+            x_title="training step",
+            y_title="keep_prob",
+            marker_x=step,
+            title="keep_prob over training (flat after the last step)",
+            y_format=".4f",
+        ),
+        config=CHART_CONFIG,
+        key="schedule",
     )
 
 
@@ -216,15 +284,27 @@ def scaling_tab(s: MapSetting) -> None:
     units["vanilla, test"] = dropcore.dropout(x[:12], p, inverted=False, training=False).tolist()
     left, right = st.columns(2)
     left.plotly_chart(
-        bars(["inverted", "vanilla"], means, y_title="mean activation",
-             title=f"Mean of 200,000 units (input mean {x.mean().item():.3f})"),
-        config=CHART_CONFIG, key="scaling",
+        bars(
+            ["inverted", "vanilla"],
+            means,
+            y_title="mean activation",
+            title=f"Mean of 200,000 units (input mean {x.mean().item():.3f})",
+        ),
+        config=CHART_CONFIG,
+        key="scaling",
     )
     right.plotly_chart(
-        bars([str(i) for i in range(12)], units, x_title="unit", y_title="value",
-             title=f"The first 12 units of one draw (keep_prob {keep:.2f})",
-             value_format=".2f", show_text=False),
-        config=CHART_CONFIG, key="units",
+        bars(
+            [str(i) for i in range(12)],
+            units,
+            x_title="unit",
+            y_title="value",
+            title=f"The first 12 units of one draw (keep_prob {keep:.2f})",
+            value_format=".2f",
+            show_text=False,
+        ),
+        config=CHART_CONFIG,
+        key="units",
     )
     st.caption(
         "Inverted dropout keeps the input's scale in both modes; vanilla dropout runs at "
@@ -279,12 +359,22 @@ def pruning_tab(panel: Panel, s: MapSetting) -> None:
     cols = st.columns(4)
     for i, (col, (title, weights)) in enumerate(zip(cols, panels.items(), strict=True)):
         col.plotly_chart(
-            heatmap(weights.numpy(), title=title, zmin=-scale, zmax=scale,
-                    colorscale="RdBu", show_scale=i == len(panels) - 1, height=260),
-            config=CHART_CONFIG, key=f"w_{title.split()[0]}",
+            heatmap(
+                weights.numpy(),
+                title=title,
+                zmin=-scale,
+                zmax=scale,
+                colorscale="RdBu",
+                show_scale=i == len(panels) - 1,
+                height=260,
+            ),
+            config=CHART_CONFIG,
+            key=f"w_{title.split()[0]}",
         )
-        col.caption(f"zeros: {(weights == 0).float().mean().item():.0%} · "
-                    f"mean |w|: {weights.abs().mean().item():.3f}")
+        col.caption(
+            f"zeros: {(weights == 0).float().mean().item():.0%} · "
+            f"mean |w|: {weights.abs().mean().item():.3f}"
+        )
 
 
 def own_controls(panel: Panel, tab: Callable[..., None]) -> Callable[..., None]:
@@ -304,8 +394,13 @@ panel = page_panel(
 )
 panel.area.subheader("DropBlock on one feature map")
 setting = MapSetting(
-    keep=panel(c.KEEP), block=panel(c.BLOCK), height=panel(c.MAP_H), width=panel(c.MAP_W),
-    gamma=panel(c.GAMMA), seeding=panel(c.SEEDING), seed=panel(c.SEED),
+    keep=panel(c.KEEP),
+    block=panel(c.BLOCK),
+    height=panel(c.MAP_H),
+    width=panel(c.MAP_W),
+    gamma=panel(c.GAMMA),
+    seeding=panel(c.SEEDING),
+    seed=panel(c.SEED),
 )
 
 # (title, draw): the order on screen; each tab draws itself from the sidebar's setting.

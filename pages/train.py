@@ -48,18 +48,27 @@ actions = st.container(horizontal=True, vertical_alignment="center")
 missing = sum(1 for s in live.statuses.values() if s.result is None)
 actions.button(
     f"Train {missing} run{'s' if missing != 1 else ''}" if missing else "All runs are done",
-    type="primary", icon=":material/play_arrow:", key="train_go",
-    disabled=missing == 0 or live.active, on_click=submit, args=(configs,),
+    type="primary",
+    icon=":material/play_arrow:",
+    key="train_go",
+    disabled=missing == 0 or live.active,
+    on_click=submit,
+    args=(configs,),
     help="Queues the runs that are not in the cache. They train in the background: you "
     "can leave the page and come back, and everyone asking for the same run shares it.",
 )
 if live.active:
-    actions.button("Cancel", icon=":material/stop:", key="train_cancel", on_click=cancel,
-                   args=(configs,),
-                   help="Stops this page's runs (a run somebody else also asked for "
-                   "keeps going for them).")
-actions.caption(f"{len(plan.variants)} variants × {len(plan.variants[0].configs)} seeds "
-                f"= {len(configs)} runs")
+    actions.button(
+        "Cancel",
+        icon=":material/stop:",
+        key="train_cancel",
+        on_click=cancel,
+        args=(configs,),
+        help="Stops this page's runs (a run somebody else also asked for keeps going for them).",
+    )
+actions.caption(
+    f"{len(plan.variants)} variants × {len(plan.variants[0].configs)} seeds = {len(configs)} runs"
+)
 
 if live.active:
     live_view(plan)
@@ -76,8 +85,11 @@ if shipped is not None:
 status_line(plan, shown)
 results = _results(plan, shown)
 if not results:
-    st.info("None of these runs has been trained yet. Press **Train** to start them; the "
-            "curves appear here while they train.", icon=":material/model_training:")
+    st.info(
+        "None of these runs has been trained yet. Press **Train** to start them; the "
+        "curves appear here while they train.",
+        icon=":material/model_training:",
+    )
     st.stop()
 
 curves_row(plan, shown)
@@ -91,21 +103,40 @@ st.caption(HONESTY)
 
 st.subheader("Download")
 files = [
-    Download("Table (CSV)", csv_bytes(table_records(rows)), "droplab_train_table.csv",
-             "text/csv"),
-    Download("Curves (CSV)", csv_bytes(curve_records(plan, results)),
-             "droplab_train_curves.csv", "text/csv"),
-    Download("Everything (JSON)", json_bytes({
-        **plan.record(), "table": table_records(rows),
-        "runs": [r.to_dict() for rs in results.values() for r in rs],
-    }), "droplab_train.json", "application/json"),
+    Download("Table (CSV)", csv_bytes(table_records(rows)), "droplab_train_table.csv", "text/csv"),
+    Download(
+        "Curves (CSV)",
+        csv_bytes(curve_records(plan, results)),
+        "droplab_train_curves.csv",
+        "text/csv",
+    ),
+    Download(
+        "Everything (JSON)",
+        json_bytes(
+            {
+                **plan.record(),
+                "table": table_records(rows),
+                "runs": [r.to_dict() for rs in results.values() for r in rs],
+            }
+        ),
+        "droplab_train.json",
+        "application/json",
+    ),
 ]
 if any(s.result is not None for s in live.statuses.values()):
-    files.append(Download("Trained weights (ZIP)", lambda: weights_zip(planned),
-                          "droplab_weights.zip", "application/zip"))
+    files.append(
+        Download(
+            "Trained weights (ZIP)",
+            lambda: weights_zip(planned),
+            "droplab_weights.zip",
+            "application/zip",
+        )
+    )
 download_row(files)
-st.caption("Charts: the camera icon above each chart saves it as a PNG. The weights load "
-           "with `torch.load(path, weights_only=True)` into `dropcore.train.SmallResNet`.")
+st.caption(
+    "Charts: the camera icon above each chart saves it as a PNG. The weights load "
+    "with `torch.load(path, weights_only=True)` into `dropcore.train.SmallResNet`."
+)
 
 # Only networks trained here have weights to look inside.
 open_links(plan, live)

@@ -71,11 +71,21 @@ def _layout(fig: go.Figure, title: str | None, x_title: str, y_title: str, heigh
     legend = len(fig.data) > 1 or any(t.showlegend is True for t in fig.data)
     top = (34 if title else 8) + (22 * (1 + entries // 4) if legend else 0)
     fig.update_layout(
-        title={"text": title, "y": 1.0, "yanchor": "top", "pad": {"t": 8}, "x": 0,
-               "xanchor": "left"} if title else None,
-        height=height + top, margin={"l": 10, "r": 10, "t": top, "b": 10},
+        title={
+            "text": title,
+            "y": 1.0,
+            "yanchor": "top",
+            "pad": {"t": 8},
+            "x": 0,
+            "xanchor": "left",
+        }
+        if title
+        else None,
+        height=height + top,
+        margin={"l": 10, "r": 10, "t": top, "b": 10},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "xanchor": "left"},
-        xaxis_title=x_title, yaxis_title=y_title,
+        xaxis_title=x_title,
+        yaxis_title=y_title,
     )
 
 
@@ -101,18 +111,30 @@ def lines(
     """
     fig = go.Figure()
     for name, ys in series.items():
-        fig.add_trace(go.Scatter(
-            x=list(x), y=list(ys), name=name, mode="lines", legendgroup=name,
-            line={"color": PALETTE.get(name), "dash": "dash" if name in dashed else "solid"},
-            hovertemplate=f"%{{x}}: %{{y:{y_format}}}<extra>{name}</extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=list(x),
+                y=list(ys),
+                name=name,
+                mode="lines",
+                legendgroup=name,
+                line={"color": PALETTE.get(name), "dash": "dash" if name in dashed else "solid"},
+                hovertemplate=f"%{{x}}: %{{y:{y_format}}}<extra>{name}</extra>",
+            )
+        )
     for name, (px, py) in (points or {}).items():
-        fig.add_trace(go.Scatter(
-            x=list(px), y=list(py), name=name, mode="markers", legendgroup=name,
-            showlegend=name not in series,
-            marker={"color": PALETTE.get(name), "size": 7, "symbol": "circle-open"},
-            hovertemplate=f"%{{x}}: %{{y:{y_format}}}<extra>{name}, measured</extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=list(px),
+                y=list(py),
+                name=name,
+                mode="markers",
+                legendgroup=name,
+                showlegend=name not in series,
+                marker={"color": PALETTE.get(name), "size": 7, "symbol": "circle-open"},
+                hovertemplate=f"%{{x}}: %{{y:{y_format}}}<extra>{name}, measured</extra>",
+            )
+        )
     if marker_x is not None:
         fig.add_vline(x=marker_x, line={"color": "#444", "width": 1, "dash": "dot"})
     if y_range is not None:
@@ -136,11 +158,17 @@ def heatmap(
     height: int = 300,
 ) -> go.Figure:
     """A matrix as a heatmap with row 0 at the top (image orientation)."""
-    fig = go.Figure(go.Heatmap(
-        z=np.asarray(z), zmin=zmin, zmax=zmax, colorscale=colorscale, showscale=show_scale,
-        colorbar={"title": colorbar_title, "thickness": 12},
-        hovertemplate=f"row %{{y}}, col %{{x}}: %{{z:{z_format}}}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.asarray(z),
+            zmin=zmin,
+            zmax=zmax,
+            colorscale=colorscale,
+            showscale=show_scale,
+            colorbar={"title": colorbar_title, "thickness": 12},
+            hovertemplate=f"row %{{y}}, col %{{x}}: %{{z:{z_format}}}<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
     fig.update_xaxes(constrain="domain")
     _layout(fig, title, "", "", height)
@@ -169,16 +197,21 @@ def bars(
     fig = go.Figure()
     for name, values in series.items():
         vals = list(values)
-        kwargs = {"y": list(categories), "x": vals, "orientation": "h"} if horizontal else {
-            "x": list(categories), "y": vals
-        }
-        fig.add_trace(go.Bar(
-            name=name, marker_color=PALETTE.get(name),
-            texttemplate=f"%{{value:{value_format}}}" if show_text else None,
-            textposition="auto" if show_text else "none",
-            hovertemplate=f"%{{label}}: %{{value:{value_format}}}<extra>{name}</extra>",
-            **kwargs,
-        ))
+        kwargs = (
+            {"y": list(categories), "x": vals, "orientation": "h"}
+            if horizontal
+            else {"x": list(categories), "y": vals}
+        )
+        fig.add_trace(
+            go.Bar(
+                name=name,
+                marker_color=PALETTE.get(name),
+                texttemplate=f"%{{value:{value_format}}}" if show_text else None,
+                textposition="auto" if show_text else "none",
+                hovertemplate=f"%{{label}}: %{{value:{value_format}}}<extra>{name}</extra>",
+                **kwargs,
+            )
+        )
     fig.update_layout(barmode="group")
     if horizontal:
         fig.update_yaxes(autorange="reversed")
@@ -201,17 +234,34 @@ def strip(
     """
     fig = go.Figure()
     for name, values in groups.items():
-        fig.add_trace(go.Box(
-            y=list(values), name=name, boxpoints="all", jitter=0.4, pointpos=0,
-            marker={"size": 5, "opacity": 0.6}, line={"width": 1}, showlegend=False,
-            hovertemplate="%{y:.3f}<extra>" + name + "</extra>",
-        ))
+        fig.add_trace(
+            go.Box(
+                y=list(values),
+                name=name,
+                boxpoints="all",
+                jitter=0.4,
+                pointpos=0,
+                marker={"size": 5, "opacity": 0.6},
+                line={"width": 1},
+                showlegend=False,
+                hovertemplate="%{y:.3f}<extra>" + name + "</extra>",
+            )
+        )
     if reference:
-        fig.add_trace(go.Scatter(
-            x=list(reference), y=list(reference.values()), mode="markers", name="baseline",
-            marker={"symbol": "diamond", "size": 11, "color": PALETTE["baseline"],
-                        "line": {"color": "white", "width": 1}},
-            hovertemplate="baseline %{y:.3f}<extra>%{x}</extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=list(reference),
+                y=list(reference.values()),
+                mode="markers",
+                name="baseline",
+                marker={
+                    "symbol": "diamond",
+                    "size": 11,
+                    "color": PALETTE["baseline"],
+                    "line": {"color": "white", "width": 1},
+                },
+                hovertemplate="baseline %{y:.3f}<extra>%{x}</extra>",
+            )
+        )
     _layout(fig, title, x_title, y_title, height)
     return fig

@@ -18,7 +18,14 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 __all__ = [
-    "Callback", "Choice", "Control", "Flag", "Multi", "Number", "Panel", "Slider",
+    "Callback",
+    "Choice",
+    "Control",
+    "Flag",
+    "Multi",
+    "Number",
+    "Panel",
+    "Slider",
     "first_run_of_visit",
 ]
 
@@ -113,9 +120,17 @@ class Slider(Control):
     ) -> float:
         lo, top = self.bounds(hi)
         return st.slider(
-            self.label, min_value=lo, max_value=top, value=self.default_value(hi),
-            step=self.step, format=self.fmt, key=self.key, help=self.help,
-            disabled=disabled, on_change=on_change, bind="query-params",
+            self.label,
+            min_value=lo,
+            max_value=top,
+            value=self.default_value(hi),
+            step=self.step,
+            format=self.fmt,
+            key=self.key,
+            help=self.help,
+            disabled=disabled,
+            on_change=on_change,
+            bind="query-params",
         )
 
 
@@ -144,9 +159,16 @@ class Number(Control):
     def widget(self, *, disabled: bool, on_change: Callback | None = None) -> int:
         return int(
             st.number_input(
-                self.label, min_value=self.lo, max_value=self.hi, value=self.default,
-                step=self.step, key=self.key, help=self.help, disabled=disabled,
-                on_change=on_change, bind="query-params",
+                self.label,
+                min_value=self.lo,
+                max_value=self.hi,
+                value=self.default,
+                step=self.step,
+                key=self.key,
+                help=self.help,
+                disabled=disabled,
+                on_change=on_change,
+                bind="query-params",
             )
         )
 
@@ -173,8 +195,13 @@ class Flag(Control):
 
     def widget(self, *, disabled: bool, on_change: Callback | None = None) -> bool:
         return st.toggle(
-            self.label, value=self.default, key=self.key, help=self.help,
-            disabled=disabled, on_change=on_change, bind="query-params",
+            self.label,
+            value=self.default,
+            key=self.key,
+            help=self.help,
+            disabled=disabled,
+            on_change=on_change,
+            bind="query-params",
         )
 
 
@@ -218,8 +245,12 @@ class Choice(Control):
         opts = tuple(options) if options is not None else self.options
         default = self.default_value(opts)
         common: dict[str, Any] = {
-            "format_func": self.label_of, "key": self.key, "help": self.help, "disabled": disabled,
-            "on_change": on_change, "bind": "query-params",
+            "format_func": self.label_of,
+            "key": self.key,
+            "help": self.help,
+            "disabled": disabled,
+            "on_change": on_change,
+            "bind": "query-params",
         }
         if self.style == "segmented":
             chosen = st.segmented_control(
@@ -257,8 +288,14 @@ class Multi(Control):
 
     def widget(self, *, disabled: bool, on_change: Callback | None = None) -> tuple[str, ...]:
         chosen = st.multiselect(
-            self.label, self.options, default=list(self.default), key=self.key,
-            help=self.help, disabled=disabled, on_change=on_change, bind="query-params",
+            self.label,
+            self.options,
+            default=list(self.default),
+            key=self.key,
+            help=self.help,
+            disabled=disabled,
+            on_change=on_change,
+            bind="query-params",
         )
         return tuple(chosen)
 
@@ -354,9 +391,14 @@ class Panel:
         """
         first = self._fragment_runs == 0
         self._fragment_runs += 1
-        child = Panel(check_link=self.check_link and first, area=self.area,
-                      notices=self.notices, locked=self.locked,
-                      locked_area=self._locked_area, presets_area=self.presets_area)
+        child = Panel(
+            check_link=self.check_link and first,
+            area=self.area,
+            notices=self.notices,
+            locked=self.locked,
+            locked_area=self._locked_area,
+            presets_area=self.presets_area,
+        )
         child._locked_box = self._locked_box  # one "fixed" box, whoever opened it
         if first:
             child.problems = list(self.problems)

@@ -46,8 +46,12 @@ def json_bytes(data: Mapping[str, Any]) -> bytes:
 
 def settings_record(reg: Regularizer, image: str) -> dict[str, Any]:
     """Everything needed to reproduce a result (besides an uploaded image's pixels)."""
-    record: dict[str, Any] = {"image": image, "seed": reg.seed, "keep_prob": reg.keep_prob,
-                              "settings": asdict(reg.settings)}
+    record: dict[str, Any] = {
+        "image": image,
+        "seed": reg.seed,
+        "keep_prob": reg.keep_prob,
+        "settings": asdict(reg.settings),
+    }
     if reg.schedule is not None:
         record["schedule"] = {**asdict(reg.schedule), "step": reg.step}
     return record
@@ -56,9 +60,16 @@ def settings_record(reg: Regularizer, image: str) -> dict[str, Any]:
 def topk_records(entries: Sequence[TopKEntry]) -> list[dict[str, Any]]:
     """Top-k table rows: rank, class, probabilities and change."""
     return [
-        {"rank": i + 1, "class": e.name, "index": e.index, "probability": e.prob,
-         "std_over_draws": e.prob_std, "baseline_probability": e.baseline_prob,
-         "change": e.delta, "baseline_rank": e.baseline_rank + 1}
+        {
+            "rank": i + 1,
+            "class": e.name,
+            "index": e.index,
+            "probability": e.prob,
+            "std_over_draws": e.prob_std,
+            "baseline_probability": e.baseline_prob,
+            "change": e.delta,
+            "baseline_rank": e.baseline_rank + 1,
+        }
         for i, e in enumerate(entries)
     ]
 
@@ -83,8 +94,11 @@ class Download:
     mime: str
 
 
-_ICONS = {"image/png": ":material/image:", "text/csv": ":material/table:",
-          "application/json": ":material/data_object:"}
+_ICONS = {
+    "image/png": ":material/image:",
+    "text/csv": ":material/table:",
+    "application/json": ":material/data_object:",
+}
 
 
 def _buttons(
@@ -92,8 +106,13 @@ def _buttons(
 ) -> None:
     for f in files:
         where.download_button(
-            f.label, f.data, file_name=f.file_name, mime=f.mime, on_click="ignore",
-            icon=_ICONS.get(f.mime, ":material/download:"), key=f"dl_{f.file_name}",
+            f.label,
+            f.data,
+            file_name=f.file_name,
+            mime=f.mime,
+            on_click="ignore",
+            icon=_ICONS.get(f.mime, ":material/download:"),
+            key=f"dl_{f.file_name}",
             width=width,
         )
 

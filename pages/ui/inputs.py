@@ -74,7 +74,9 @@ def choose_image(panel: Panel) -> Picture:
     if "image" in panel.locked:
         return _sample_picture(label)
     upload = panel.area.file_uploader(
-        "Or upload a picture", type=_UPLOAD_TYPES, key="upload",
+        "Or upload a picture",
+        type=_UPLOAD_TYPES,
+        key="upload",
         max_upload_size=MAX_BYTES // (1024 * 1024),
         help=f"JPEG, PNG or WebP up to {MAX_BYTES // (1024 * 1024)} MB. It stays in this "
         "browser session: shared links carry the sample image and settings, not uploads.",
@@ -82,8 +84,9 @@ def choose_image(panel: Panel) -> Picture:
     if upload is None:
         return _sample_picture(label)
     try:
-        return Picture(_decoded_upload(upload), upload.name, uploaded=True,
-                       key=f"upload:{upload.file_id}")
+        return Picture(
+            _decoded_upload(upload), upload.name, uploaded=True, key=f"upload:{upload.file_id}"
+        )
     except ImageError as err:
         panel.notices.error(
             f"**{upload.name}** cannot be used: {err} Showing the sample '{label}' instead.",

@@ -48,9 +48,7 @@ def page_panel(page: str, title: str, intro: str, *, presets: bool = False) -> P
         check_link=first_run_of_visit(page),
         area=controls,
         notices=notices,
-        locked_area=lambda: locked_slot.expander(
-            "Fixed for this lesson", icon=":material/lock:"
-        ),
+        locked_area=lambda: locked_slot.expander("Fixed for this lesson", icon=":material/lock:"),
         presets_area=preset_area if presets else None,
     )
     teacher_box = teacher.expander("For teachers", icon=":material/school:")
@@ -72,7 +70,9 @@ def lesson_presets(panel: Panel) -> None:
     if panel.presets_area is None or panel.locked:
         return
     panel.presets_area.pills(
-        "Lesson presets", [p.name for p in PRESETS], key="preset",
+        "Lesson presets",
+        [p.name for p in PRESETS],
+        key="preset",
         on_change=_apply_and_clear,
         help="\n".join(f"- **{p.name}**: {p.description}" for p in PRESETS),
     )

@@ -19,8 +19,14 @@ from dropcore.gamma import GammaMode, Seeding
 from . import catalog as c
 
 __all__ = [
-    "SWEEP_BUDGET", "TABLE_BUDGET", "GammaNumbers", "MapSetting", "combo_name",
-    "gamma_numbers", "measured_fraction", "measured_masks",
+    "SWEEP_BUDGET",
+    "TABLE_BUDGET",
+    "GammaNumbers",
+    "MapSetting",
+    "combo_name",
+    "gamma_numbers",
+    "measured_fraction",
+    "measured_masks",
 ]
 
 # Mask elements drawn per measured point of a sweep, and for the table (more precise).
@@ -33,7 +39,12 @@ def combo_name(gamma: str, seeding: str) -> str:
 
 
 def measured_fraction(
-    p: float, bs: int, h: int, w: int, gamma: GammaMode, seeding: Seeding,
+    p: float,
+    bs: int,
+    h: int,
+    w: int,
+    gamma: GammaMode,
+    seeding: Seeding,
     gen: torch.Generator,
     budget: int = SWEEP_BUDGET,
 ) -> float:
@@ -83,34 +94,59 @@ def gamma_numbers(s: MapSetting) -> GammaNumbers:
     are computed once per setting for every session."""
     p, block, height, width = s.p, s.block, s.height, s.width
     gen = torch.Generator().manual_seed(s.seed)
-    rows = {combo_name(gm, sd): {
-        "gamma": gm,
-        "seeding": sd,
-        "γ": dropcore.block_gamma(p, block, height, width, gamma=gm, seeding=sd),
-        "expected dropped": dropcore.expected_drop_fraction(
-            p, block, height, width, gamma=gm, seeding=sd),
-        "measured dropped": measured_fraction(
-            p, block, height, width, gm, sd, gen, budget=TABLE_BUDGET),
-        "target": p,
-    } for gm, sd in c.GAMMA_SEEDING}
+    rows = {
+        combo_name(gm, sd): {
+            "gamma": gm,
+            "seeding": sd,
+            "γ": dropcore.block_gamma(p, block, height, width, gamma=gm, seeding=sd),
+            "expected dropped": dropcore.expected_drop_fraction(
+                p, block, height, width, gamma=gm, seeding=sd
+            ),
+            "measured dropped": measured_fraction(
+                p, block, height, width, gm, sd, gen, budget=TABLE_BUDGET
+            ),
+            "target": p,
+        }
+        for gm, sd in c.GAMMA_SEEDING
+    }
     sizes = list(range(1, min(max(height, width), c.BLOCK_MAX) + 1))
-    sweep = {combo_name(gm, sd): [
-        dropcore.expected_drop_fraction(p, b, height, width, gamma=gm, seeding=sd)
-        for b in sizes] for gm, sd in c.GAMMA_SEEDING}
+    sweep = {
+        combo_name(gm, sd): [
+            dropcore.expected_drop_fraction(p, b, height, width, gamma=gm, seeding=sd)
+            for b in sizes
+        ]
+        for gm, sd in c.GAMMA_SEEDING
+    }
     sweep["target"] = [p] * len(sizes)
-    measured = {combo_name(gm, sd): (sizes, [
-        measured_fraction(p, b, height, width, gm, sd, gen) for b in sizes])
-        for gm, sd in c.GAMMA_SEEDING}
+    measured = {
+        combo_name(gm, sd): (
+            sizes,
+            [measured_fraction(p, b, height, width, gm, sd, gen) for b in sizes],
+        )
+        for gm, sd in c.GAMMA_SEEDING
+    }
     keeps = [round(k, 2) for k in np.linspace(0.0, 1.0, 51)]
-    by_keep = {combo_name(gm, sd): [
-        dropcore.expected_drop_fraction(c.drop_probability(k), block, height, width,
-                                        gamma=gm, seeding=sd)
-        for k in keeps] for gm, sd in c.GAMMA_SEEDING}
+    by_keep = {
+        combo_name(gm, sd): [
+            dropcore.expected_drop_fraction(
+                c.drop_probability(k), block, height, width, gamma=gm, seeding=sd
+            )
+            for k in keeps
+        ]
+        for gm, sd in c.GAMMA_SEEDING
+    }
     by_keep["target"] = [c.drop_probability(k) for k in keeps]
     coarse = [round(k, 1) for k in np.linspace(0.0, 1.0, 11)]
-    measured_keep = {combo_name(gm, sd): (coarse, [
-        measured_fraction(c.drop_probability(k), block, height, width, gm, sd, gen)
-        for k in coarse]) for gm, sd in c.GAMMA_SEEDING}
+    measured_keep = {
+        combo_name(gm, sd): (
+            coarse,
+            [
+                measured_fraction(c.drop_probability(k), block, height, width, gm, sd, gen)
+                for k in coarse
+            ],
+        )
+        for gm, sd in c.GAMMA_SEEDING
+    }
     return GammaNumbers(rows, sizes, sweep, measured, keeps, by_keep, measured_keep)
 
 
@@ -120,7 +156,11 @@ def measured_masks(s: MapSetting) -> tuple[int, np.ndarray, list[np.ndarray]]:
     draws = max(200, TABLE_BUDGET // (s.height * s.width))
     gen = torch.Generator().manual_seed(s.seed)
     masks = dropcore.drop_block_mask(
-        (draws, 1, s.height, s.width), s.p, s.block, gamma=s.gamma, seeding=s.seeding,
+        (draws, 1, s.height, s.width),
+        s.p,
+        s.block,
+        gamma=s.gamma,
+        seeding=s.seeding,
         generator=gen,
     )
     return draws, (~masks[:, 0]).float().mean(0).numpy(), [masks[i, 0].numpy() for i in range(4)]

@@ -22,13 +22,22 @@ from dropcore.train.splits import NORMALIZATION
 from .controls import Choice, Panel
 
 __all__ = [
-    "PRETRAINED", "fashion_sample", "net_label", "pick_net", "picked_model", "trained_in_link",
+    "PRETRAINED",
+    "fashion_sample",
+    "net_label",
+    "pick_net",
+    "picked_model",
+    "trained_in_link",
 ]
 
 PRETRAINED = "pretrained"
 _TRAINED = "Trained: "
 _FASHION = Choice(
-    key="fimage", label="Fashion-MNIST picture", group="image", options=(), default="",
+    key="fimage",
+    label="Fashion-MNIST picture",
+    group="image",
+    options=(),
+    default="",
     help="Validation pictures the trained network never saw in training, one per class.",
 )
 
@@ -41,8 +50,7 @@ def trained_in_link() -> bool:
 
 def net_label(config: RunConfig) -> str:
     """How a trained network is named in the picker and in links (unique per run)."""
-    return (f"{_TRAINED}{config.label()} · {config.train_size}×{config.epochs} · "
-            f"{config.key()[:6]}")
+    return f"{_TRAINED}{config.label()} · {config.train_size}×{config.epochs} · {config.key()[:6]}"
 
 
 @dataclass(frozen=True)
@@ -64,10 +72,16 @@ def _listing(root: str) -> _Listing:
 
 
 def _net_control(runs: Mapping[str, RunConfig]) -> Choice:
-    labels = {PRETRAINED: "Pretrained ResNet (ImageNet)",
-              **{k: net_label(cfg) for k, cfg in runs.items()}}
+    labels = {
+        PRETRAINED: "Pretrained ResNet (ImageNet)",
+        **{k: net_label(cfg) for k, cfg in runs.items()},
+    }
     return Choice(
-        key="net", label="Network", group="image", options=tuple(labels), default=PRETRAINED,
+        key="net",
+        label="Network",
+        group="image",
+        options=tuple(labels),
+        default=PRETRAINED,
         labels=MappingProxyType(labels),
         help="The pretrained ImageNet ResNet, or a small ResNet trained on the Train page "
         "(Fashion-MNIST, 28 × 28 grayscale); the same controls, masks and Grad-CAM apply.",
@@ -106,8 +120,11 @@ def picked_model() -> models.LoadedModel | None:
     config = runs[key]
     loaded = models.load_trained(config, root=str(default_root()))
     mean, std = NORMALIZATION[config.dataset]
-    return replace(loaded, name=f"small_resnet:{config.key()}",
-                   transform=_FashionTransform(loaded.transform, mean, std))
+    return replace(
+        loaded,
+        name=f"small_resnet:{config.key()}",
+        transform=_FashionTransform(loaded.transform, mean, std),
+    )
 
 
 @st.cache_resource(show_spinner=False)

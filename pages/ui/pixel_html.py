@@ -21,8 +21,14 @@ import base64
 import html
 from collections.abc import Sequence
 
-__all__ = ["caption_html", "crisp_figure", "data_uri", "figure_row", "labelled_rows",
-           "photo_figure"]
+__all__ = [
+    "caption_html",
+    "crisp_figure",
+    "data_uri",
+    "figure_row",
+    "labelled_rows",
+    "photo_figure",
+]
 
 # What each picture format's bytes start with, and its MIME type.
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
@@ -52,14 +58,18 @@ def caption_html(text: str) -> str:
 
 
 def _img(picture: bytes, alt: str, style: str) -> str:
-    return (f'<img src="{data_uri(picture)}" alt="{html.escape(alt)}" '
-            f'title="{html.escape(alt)}" style="{style}">')
+    return (
+        f'<img src="{data_uri(picture)}" alt="{html.escape(alt)}" '
+        f'title="{html.escape(alt)}" style="{style}">'
+    )
 
 
 def _figure(picture: bytes, caption: str, style: str) -> str:
-    return (f'<figure style="margin:0">{_img(picture, caption, style)}'
-            f'<figcaption style="{_CAPTION_STYLE}">{html.escape(caption)}</figcaption>'
-            "</figure>")
+    return (
+        f'<figure style="margin:0">{_img(picture, caption, style)}'
+        f'<figcaption style="{_CAPTION_STYLE}">{html.escape(caption)}</figcaption>'
+        "</figure>"
+    )
 
 
 def crisp_figure(png: bytes, caption: str) -> str:
@@ -84,13 +94,13 @@ def figure_row(figures: Sequence[str]) -> str:
     if not figures:
         raise ValueError("figure_row needs at least one figure")
     columns = f"repeat({len(figures)}, minmax(0, 1fr))"
-    return (f'<div style="display:grid;grid-template-columns:{columns};gap:1rem">'
-            f'{"".join(figures)}</div>')
+    return (
+        f'<div style="display:grid;grid-template-columns:{columns};gap:1rem">'
+        f"{''.join(figures)}</div>"
+    )
 
 
-def labelled_rows(
-    rows: Sequence[tuple[str, bytes]], caption: str, *, width_px: int
-) -> str:
+def labelled_rows(rows: Sequence[tuple[str, bytes]], caption: str, *, width_px: int) -> str:
     """Rows of pictures (PNG bytes, e.g. a strip of tiles from :func:`.render.tile_strip`),
     each ``width_px`` CSS pixels wide (less on a narrow screen) with its label beside it,
     and ``caption`` below.
@@ -104,9 +114,11 @@ def labelled_rows(
         raise ValueError(f"width_px must be positive, got {width_px}")
     cells = "".join(
         f'<div style="align-self:center">{html.escape(label)}</div>'
-        f'{_img(png, f"{label}: {caption}", f"{_PIXELATED};{_BOX_WIDE}")}'
+        f"{_img(png, f'{label}: {caption}', f'{_PIXELATED};{_BOX_WIDE}')}"
         for label, png in rows
     )
-    return (f'<div style="display:grid;grid-template-columns:auto minmax(0, {width_px}px);'
-            f'justify-content:start;gap:4px 0.5rem;font-size:0.875rem">{cells}</div>'
-            f"{caption_html(caption)}")
+    return (
+        f'<div style="display:grid;grid-template-columns:auto minmax(0, {width_px}px);'
+        f'justify-content:start;gap:4px 0.5rem;font-size:0.875rem">{cells}</div>'
+        f"{caption_html(caption)}"
+    )

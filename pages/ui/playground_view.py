@@ -77,20 +77,29 @@ class PlaygroundView:
 
 _TOP5_COLUMNS = (
     Column("class", "class"),
-    Column("baseline_probability", "baseline", "bar",
-           help="Probability without the regularizer."),
-    Column("probability", "this draw", "bar",
-           help="Probability with this draw of the regularizer."),
+    Column("baseline_probability", "baseline", "bar", help="Probability without the regularizer."),
+    Column(
+        "probability", "this draw", "bar", help="Probability with this draw of the regularizer."
+    ),
     Column("change", "change", "number", "{:+.3f}", help="p minus the baseline's p"),
 )
 _DROP_COLUMNS = (
     Column("site", "site"),
     Column("target_p", "target p", "number"),
-    Column("expected_drop", "expected", "number",
-           help="Analytic expectation; below the target only for DropBlock's paper γ."),
+    Column(
+        "expected_drop",
+        "expected",
+        "number",
+        help="Analytic expectation; below the target only for DropBlock's paper γ.",
+    ),
     Column("measured_drop", "measured (this draw)", "bar"),
-    Column("deviation", "measured − expected", "number", "{:+.3f}",
-           help="Sampling noise of one draw if the implementation is right."),
+    Column(
+        "deviation",
+        "measured − expected",
+        "number",
+        "{:+.3f}",
+        help="Sampling noise of one draw if the implementation is right.",
+    ),
 )
 
 
@@ -111,31 +120,56 @@ _TOP5_CAPTION = "Top-5 with the regularizer, against the baseline (bars share on
 def _site_stats_html(site: SiteNumbers | None) -> str:
     if site is None:
         return ""
-    return stat_row([
-        Stat("target p", f"{site.target_p:.3f}", "Drop probability asked for at this site "
-             "(1 - keep_prob, after depth scaling)."),
-        Stat("expected", f"{site.expected_drop:.3f}", "Analytic expected dropped fraction "
-             "for these settings (below the target for DropBlock's paper gamma)."),
-        Stat("measured", f"{site.measured_drop:.3f}",
-             "Fraction of this draw's mask that is dropped."),
-    ])
+    return stat_row(
+        [
+            Stat(
+                "target p",
+                f"{site.target_p:.3f}",
+                "Drop probability asked for at this site (1 - keep_prob, after depth scaling).",
+            ),
+            Stat(
+                "expected",
+                f"{site.expected_drop:.3f}",
+                "Analytic expected dropped fraction "
+                "for these settings (below the target for DropBlock's paper gamma).",
+            ),
+            Stat(
+                "measured",
+                f"{site.measured_drop:.3f}",
+                "Fraction of this draw's mask that is dropped.",
+            ),
+        ]
+    )
 
 
 def _prediction_html(top5_html: str, flipped: bool, kl: float) -> str:
-    numbers = stat_row([
-        Stat("top-1 changed", "yes" if flipped else "no",
-             "Does this draw's top-1 class differ from the baseline's?"),
-        Stat("KL(baseline ‖ draw)", f"{kl:.4f}",
-             "How far the whole predicted distribution moved, in nats."),
-    ])
+    numbers = stat_row(
+        [
+            Stat(
+                "top-1 changed",
+                "yes" if flipped else "no",
+                "Does this draw's top-1 class differ from the baseline's?",
+            ),
+            Stat(
+                "KL(baseline ‖ draw)",
+                f"{kl:.4f}",
+                "How far the whole predicted distribution moved, in nats.",
+            ),
+        ]
+    )
     # Table and numbers side by side (3 : 2), as two columns would place them.
-    return ('<div style="display:grid;grid-template-columns:minmax(0, 3fr) minmax(0, 2fr);'
-            f'gap:1rem;align-items:start"><div>{top5_html}'
-            f"{caption_html(_TOP5_CAPTION)}</div>{numbers}</div>")
+    return (
+        '<div style="display:grid;grid-template-columns:minmax(0, 3fr) minmax(0, 2fr);'
+        f'gap:1rem;align-items:start"><div>{top5_html}'
+        f"{caption_html(_TOP5_CAPTION)}</div>{numbers}</div>"
+    )
 
 
 def playground_view(
-    loaded: LoadedModel, x: torch.Tensor, result: ProbeResult, site: str | None,
+    loaded: LoadedModel,
+    x: torch.Tensor,
+    result: ProbeResult,
+    site: str | None,
     base: BaselinePictures | None = None,
 ) -> PlaygroundView:
     """The page model of ``result`` (a probe of ``loaded`` on x (Tensor[3, H, W]) that
@@ -143,8 +177,11 @@ def playground_view(
     record = result.site(site) if site else None
     top5 = tuple(topk_with_delta(result.baseline_logits, result.logits, 5, loaded.categories))
     drops = tuple(drop_table(result))
-    site_numbers = None if record is None else SiteNumbers(
-        record.target_p, record.expected_drop, record.measured_drop)
+    site_numbers = (
+        None
+        if record is None
+        else SiteNumbers(record.target_p, record.expected_drop, record.measured_drop)
+    )
     flipped = bool(flip_rate(result.baseline_logits, result.logits))
     kl = float(kl_divergence(result.baseline_logits, result.logits)[0])
     return PlaygroundView(

@@ -18,9 +18,22 @@ __all__ = ["PRESETS", "Preset", "apply_preset", "preset_values"]
 
 # The controls a preset owns: everything about the regularizer, not image or seed.
 _OWNED = (
-    c.METHOD, c.KEEP, c.SCHEDULE, c.START_KEEP, c.END_KEEP, c.TOTAL_STEPS, c.STEP,
-    c.BLOCK, c.GAMMA, c.SEEDING, c.PER_CHANNEL, c.INVERTED, c.STAGES_CONTROL,
-    c.WHERE_CONTROL, c.DEPTH, c.CAM_LAYER,
+    c.METHOD,
+    c.KEEP,
+    c.SCHEDULE,
+    c.START_KEEP,
+    c.END_KEEP,
+    c.TOTAL_STEPS,
+    c.STEP,
+    c.BLOCK,
+    c.GAMMA,
+    c.SEEDING,
+    c.PER_CHANNEL,
+    c.INVERTED,
+    c.STAGES_CONTROL,
+    c.WHERE_CONTROL,
+    c.DEPTH,
+    c.CAM_LAYER,
 )
 
 
@@ -38,14 +51,29 @@ PRESETS: tuple[Preset, ...] = (
         "Paper setting",
         "Ghiasi et al. 2018's best ResNet-50 setting: DropBlock, block 7, keep_prob 0.9, "
         "layer3 + layer4, residual branch and skip, the paper's gamma and seeding.",
-        {"method": "drop_block", "keep": 0.9, "block": 7, "gamma": "paper",
-         "seeding": "valid", "stages": ["layer3", "layer4"], "where": "both"},
+        {
+            "method": "drop_block",
+            "keep": 0.9,
+            "block": 7,
+            "gamma": "paper",
+            "seeding": "valid",
+            "stages": ["layer3", "layer4"],
+            "where": "both",
+        },
     ),
     Preset(
         "Paper schedule",
         "The paper's schedule: keep_prob falls linearly from 1.0 to 0.9; shown halfway.",
-        {"method": "drop_block", "sched": True, "start": 1.0, "end": 0.9,
-         "total": 10_000, "step": 5_000, "gamma": "paper", "seeding": "valid"},
+        {
+            "method": "drop_block",
+            "sched": True,
+            "start": 1.0,
+            "end": 0.9,
+            "total": 10_000,
+            "step": 5_000,
+            "gamma": "paper",
+            "seeding": "valid",
+        },
     ),
     Preset(
         "Block 1 = dropout",
@@ -67,8 +95,13 @@ PRESETS: tuple[Preset, ...] = (
         "Stochastic depth",
         "DropPath on every residual branch, rate rising linearly with depth to 0.2 at the "
         "last block (Huang et al. 2016).",
-        {"method": "drop_path", "keep": 0.8, "depth": True,
-         "stages": ["layer1", "layer2", "layer3", "layer4"], "where": "branch"},
+        {
+            "method": "drop_path",
+            "keep": 0.8,
+            "depth": True,
+            "stages": ["layer1", "layer2", "layer3", "layer4"],
+            "where": "branch",
+        },
     ),
     Preset(
         "No regularizer",

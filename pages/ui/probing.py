@@ -16,7 +16,13 @@ from models import LoadedModel
 from .inputs import Picture
 
 __all__ = [
-    "SHARED_MARK", "Sites", "input_digest", "model_input", "pass_text", "run_probe", "sites_of",
+    "SHARED_MARK",
+    "Sites",
+    "input_digest",
+    "model_input",
+    "pass_text",
+    "run_probe",
+    "sites_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -30,8 +36,9 @@ _WAIT_REFRESH_S = 1.0
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _model_input(model_key: str, picture_key: str, _loaded: LoadedModel,
-                 _picture: Picture) -> tuple[torch.Tensor, str]:
+def _model_input(
+    model_key: str, picture_key: str, _loaded: LoadedModel, _picture: Picture
+) -> tuple[torch.Tensor, str]:
     # Keyed by the picture's identity (sample name or upload id), not its pixels: hashing
     # a picture each rerun would cost more than the transform it saves.
     with torch.inference_mode():  # shared by sessions: in-place writes must raise
@@ -40,8 +47,7 @@ def _model_input(model_key: str, picture_key: str, _loaded: LoadedModel,
 
 
 def _input_of(loaded: LoadedModel, picture: Picture) -> tuple[torch.Tensor, str]:
-    return _model_input(f"{loaded.name}:{loaded.weights_source}", picture.key, loaded,
-                        picture)
+    return _model_input(f"{loaded.name}:{loaded.weights_source}", picture.key, loaded, picture)
 
 
 def model_input(loaded: LoadedModel, picture: Picture) -> torch.Tensor:
@@ -111,13 +117,23 @@ def run_probe(
     def waiting() -> None:
         if bar is not None and time.monotonic() - waited[0] >= _WAIT_REFRESH_S:
             waited[0] = time.monotonic()
-            bar.progress(0.0, text=f"{label}: another session is running the same "
-                         f"{samples} draws; sharing its result")
+            bar.progress(
+                0.0,
+                text=f"{label}: another session is running the same "
+                f"{samples} draws; sharing its result",
+            )
 
     try:
         return cached_probe(
-            loaded.model, x, settings, seed=seed, samples=samples, record=record,
-            progress=advance, poll=waiting, image=image,
+            loaded.model,
+            x,
+            settings,
+            seed=seed,
+            samples=samples,
+            record=record,
+            progress=advance,
+            poll=waiting,
+            image=image,
         )
     except ValueError as err:
         st.error(f"These settings cannot be probed: {err}", icon=":material/error:")
@@ -125,8 +141,11 @@ def run_probe(
         # Out of memory or a backend failure: this session gets a message, the server and
         # every other session carry on.
         log.exception("probe failed")
-        st.error(f"The computation failed ({type(err).__name__}: {err}). Try fewer draws "
-                 "or reload the page.", icon=":material/error:")
+        st.error(
+            f"The computation failed ({type(err).__name__}: {err}). Try fewer draws "
+            "or reload the page.",
+            icon=":material/error:",
+        )
     finally:
         if bar is not None:
             bar.empty()

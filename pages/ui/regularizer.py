@@ -23,7 +23,11 @@ from . import catalog as c
 from .controls import Callback, Panel
 
 __all__ = [
-    "Choices", "Regularizer", "draw_choices", "read_choices", "regularizer_controls",
+    "Choices",
+    "Regularizer",
+    "draw_choices",
+    "read_choices",
+    "regularizer_controls",
     "regularizer_from",
 ]
 
@@ -55,8 +59,12 @@ class Regularizer:
         if self.schedule is not None:
             parts[-1] += f" (step {self.step:,} of {self.schedule.total_steps:,})"
         if s.method == "drop_block":
-            parts += [f"block {s.block_size}", f"γ {s.gamma}", f"{s.seeding} seeds",
-                      "per-channel" if s.per_channel else "shared mask"]
+            parts += [
+                f"block {s.block_size}",
+                f"γ {s.gamma}",
+                f"{s.seeding} seeds",
+                "per-channel" if s.per_channel else "shared mask",
+            ]
         if s.method == "dropout":
             parts.append("inverted" if s.inverted else "vanilla")
         parts += [" + ".join(s.stages), s.where]
@@ -92,8 +100,7 @@ class Choices:
         """The schedule the values describe, or None for a fixed keep_prob."""
         if not self.scheduled:
             return None
-        return LinearSchedule(start_keep=self.start, end_keep=self.end,
-                              total_steps=self.total)
+        return LinearSchedule(start_keep=self.start, end_keep=self.end, total_steps=self.total)
 
     @property
     def keep_in_effect(self) -> float:
@@ -131,8 +138,10 @@ def _schedule_note(box: DeltaGenerator, choices: Choices) -> None:
         return
     now = choices.keep_in_effect
     box.metric(
-        "keep_prob at this step", f"{now:.4f}",
-        delta=f"{now - choices.start:+.4f} since step 0", delta_color="off",
+        "keep_prob at this step",
+        f"{now:.4f}",
+        delta=f"{now - choices.start:+.4f} since step 0",
+        delta_color="off",
         help="LinearSchedule(start_keep, end_keep, total_steps).keep_prob(step)",
     )
 
@@ -169,9 +178,20 @@ def draw_choices(panel: Panel, light: Callback | None = None) -> Choices:
 
     if panel.shows("seed"):
         area.subheader("Randomness")
-    choices = Choices(method=method, **strength, inverted=inverted, block=block, gamma=gamma,
-                      seeding=seeding, per_channel=per_channel, stages=stages, where=where,
-                      depth=depth, cam_layer=cam_layer, seed=panel(c.SEED, on_change=light))
+    choices = Choices(
+        method=method,
+        **strength,
+        inverted=inverted,
+        block=block,
+        gamma=gamma,
+        seeding=seeding,
+        per_channel=per_channel,
+        stages=stages,
+        where=where,
+        depth=depth,
+        cam_layer=cam_layer,
+        seed=panel(c.SEED, on_change=light),
+    )
     _schedule_note(schedule_box, choices)
     if choices.branch_forced:
         area.caption("DropPath only drops residual branches: using the branch.")
@@ -183,11 +203,22 @@ def read_choices(panel: Panel) -> Choices:
     get = panel.value
     total = get(c.TOTAL_STEPS)
     return Choices(
-        method=get(c.METHOD), keep=get(c.KEEP), scheduled=get(c.SCHEDULE),
-        start=get(c.START_KEEP), end=get(c.END_KEEP), total=total, step=get(c.STEP, hi=total),
-        inverted=get(c.INVERTED), block=get(c.BLOCK), gamma=get(c.GAMMA),
-        seeding=get(c.SEEDING), per_channel=get(c.PER_CHANNEL), stages=get(c.STAGES_CONTROL),
-        where=get(c.WHERE_CONTROL), depth=get(c.DEPTH), cam_layer=get(c.CAM_LAYER),
+        method=get(c.METHOD),
+        keep=get(c.KEEP),
+        scheduled=get(c.SCHEDULE),
+        start=get(c.START_KEEP),
+        end=get(c.END_KEEP),
+        total=total,
+        step=get(c.STEP, hi=total),
+        inverted=get(c.INVERTED),
+        block=get(c.BLOCK),
+        gamma=get(c.GAMMA),
+        seeding=get(c.SEEDING),
+        per_channel=get(c.PER_CHANNEL),
+        stages=get(c.STAGES_CONTROL),
+        where=get(c.WHERE_CONTROL),
+        depth=get(c.DEPTH),
+        cam_layer=get(c.CAM_LAYER),
         seed=get(c.SEED),
     )
 
@@ -202,16 +233,27 @@ def regularizer_from(choices: Choices) -> Regularizer | str:
     keep = choices.keep_in_effect
     try:
         settings = ProbeSettings(
-            method=choices.method, p=c.drop_probability(keep), block_size=choices.block,
-            gamma=choices.gamma, seeding=choices.seeding, per_channel=choices.per_channel,
-            inverted=choices.inverted, stages=stages,
+            method=choices.method,
+            p=c.drop_probability(keep),
+            block_size=choices.block,
+            gamma=choices.gamma,
+            seeding=choices.seeding,
+            per_channel=choices.per_channel,
+            inverted=choices.inverted,
+            stages=stages,
             where="branch" if choices.branch_forced else choices.where,
-            depth_scaling=choices.depth, cam_layer=choices.cam_layer,
+            depth_scaling=choices.depth,
+            cam_layer=choices.cam_layer,
         )
     except ValueError as err:
         return f"These settings do not work together: {err}"
-    return Regularizer(settings=settings, seed=choices.seed, keep_prob=keep,
-                       schedule=choices.schedule, step=choices.step if choices.scheduled else None)
+    return Regularizer(
+        settings=settings,
+        seed=choices.seed,
+        keep_prob=keep,
+        schedule=choices.schedule,
+        step=choices.step if choices.scheduled else None,
+    )
 
 
 def regularizer_controls(panel: Panel) -> Regularizer | None:

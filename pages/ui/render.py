@@ -74,8 +74,13 @@ def overlay(view: Image.Image | np.ndarray, cam: torch.Tensor, alpha: float = 0.
     picture, or its pixels as an H x W x 3 uint8 array)."""
     base = np.asarray(view, dtype=np.float32)
     height, width = base.shape[:2]
-    up = F.interpolate(cam[None, None].float(), size=(height, width), mode="bilinear",
-                       align_corners=False)[0, 0].clamp(0, 1).numpy()
+    up = (
+        F.interpolate(
+            cam[None, None].float(), size=(height, width), mode="bilinear", align_corners=False
+        )[0, 0]
+        .clamp(0, 1)
+        .numpy()
+    )
     heat = _colorize(up, _TURBO).astype(np.float32)
     blended = (1 - alpha) * base + alpha * heat
     return Image.fromarray(np.rint(blended).astype(np.uint8), "RGB")
@@ -178,10 +183,11 @@ def tile_strip(tiles: Sequence[Image.Image], gap: int = 1) -> Image.Image:
         raise ValueError("tile_strip needs at least one tile")
     width, height = tiles[0].size
     if any(t.size != (width, height) for t in tiles):
-        raise ValueError(f"tile_strip tiles must all be {width} x {height}, got "
-                         f"{sorted({t.size for t in tiles})}")
-    out = Image.new("RGBA", (gap + len(tiles) * (width + gap), height + 2 * gap),
-                    (0, 0, 0, 0))
+        raise ValueError(
+            f"tile_strip tiles must all be {width} x {height}, got "
+            f"{sorted({t.size for t in tiles})}"
+        )
+    out = Image.new("RGBA", (gap + len(tiles) * (width + gap), height + 2 * gap), (0, 0, 0, 0))
     for j, tile in enumerate(tiles):
         out.paste(tile, (gap + j * (width + gap), gap))
     return out
@@ -191,9 +197,10 @@ def strip_tiles(strip: Image.Image, size: tuple[int, int], gap: int = 1) -> list
     """The tiles of a :func:`tile_strip` of ``size`` (width, height) tiles (RGB)."""
     width, height = size
     rgb = strip.convert("RGB")
-    return [rgb.crop((gap + j * (width + gap), gap, gap + j * (width + gap) + width,
-                      gap + height))
-            for j in range((strip.width - gap) // (width + gap))]
+    return [
+        rgb.crop((gap + j * (width + gap), gap, gap + j * (width + gap) + width, gap + height))
+        for j in range((strip.width - gap) // (width + gap))
+    ]
 
 
 def _encoded(img: Image.Image, fmt: str, **options: int) -> bytes:

@@ -56,9 +56,13 @@ def shared(probe: ProbeKey | None, part: Hashable, draw: Callable[[], T]) -> T:
 def baseline_of(probe: ProbeKey) -> ProbeKey:
     """The key of the probe without a regularizer that has ``probe``'s baseline (same
     model, image, CAM layer and target): what pictures of the baseline are shared under."""
-    return replace(probe, settings=ProbeSettings(method="none",
-                                                 cam_layer=probe.settings.cam_layer),
-                   seed=0, samples=1, record=False)
+    return replace(
+        probe,
+        settings=ProbeSettings(method="none", cam_layer=probe.settings.cam_layer),
+        seed=0,
+        samples=1,
+        record=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,9 @@ class _NoResult(Exception):
 
 
 def shared_view(
-    probe: ProbeKey, part: Hashable, lookup: Callable[[], Lookup | None],
+    probe: ProbeKey,
+    part: Hashable,
+    lookup: Callable[[], Lookup | None],
     build: Callable[[Lookup], T],
 ) -> Viewed[T] | None:
     """``build(lookup())`` once per server for ``(probe, part)``; None if ``lookup`` gave

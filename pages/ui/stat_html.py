@@ -43,9 +43,11 @@ def _stat(stat: Stat) -> str:
     title = f' title="{html.escape(stat.help)}"' if stat.help else ""
     style = _HELPED_LABEL_STYLE if stat.help else _LABEL_STYLE
     # data-stat / data-stat-value: what tests (and a reader's scripts) find numbers by.
-    return (f'<div data-stat="{label}"><div{title} style="{style}">{label}</div>'
-            f'<div data-stat-value style="{_VALUE_STYLE}">{html.escape(stat.value)}</div>'
-            "</div>")
+    return (
+        f'<div data-stat="{label}"><div{title} style="{style}">{label}</div>'
+        f'<div data-stat-value style="{_VALUE_STYLE}">{html.escape(stat.value)}</div>'
+        "</div>"
+    )
 
 
 def stat_row(stats: Sequence[Stat]) -> str:

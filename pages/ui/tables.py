@@ -49,15 +49,18 @@ class Column:
 
     def __post_init__(self) -> None:
         if self.kind not in ("text", "number", "bar"):
-            raise ValueError(f"Column {self.key!r}: kind must be text, number or bar, "
-                             f"got {self.kind!r}")
+            raise ValueError(
+                f"Column {self.key!r}: kind must be text, number or bar, got {self.kind!r}"
+            )
 
 
 def _header(col: Column) -> str:
     align = "left" if col.kind == "text" else "right"
     title = f' title="{html.escape(col.help)}"' if col.help else ""
-    return (f'<th scope="col"{title} style="{_CELL_STYLE};text-align:{align};'
-            f'font-weight:600">{html.escape(col.label)}</th>')
+    return (
+        f'<th scope="col"{title} style="{_CELL_STYLE};text-align:{align};'
+        f'font-weight:600">{html.escape(col.label)}</th>'
+    )
 
 
 def _cell(col: Column, value: Any, bar_max: float) -> str:
@@ -68,8 +71,10 @@ def _cell(col: Column, value: Any, bar_max: float) -> str:
     if col.kind == "bar":
         share = 100.0 * min(max(float(value) / bar_max, 0.0), 1.0) if bar_max > 0 else 0.0
         # A thin bar along the cell's foot, so the number above it stays legible.
-        style += (f";background:linear-gradient(90deg, {_BAR} {share:.1f}%, "
-                  f"transparent {share:.1f}%) left 0 bottom 0.2rem / 100% 0.3rem no-repeat")
+        style += (
+            f";background:linear-gradient(90deg, {_BAR} {share:.1f}%, "
+            f"transparent {share:.1f}%) left 0 bottom 0.2rem / 100% 0.3rem no-repeat"
+        )
     return f'<td style="{style}">{text}</td>'
 
 
@@ -101,11 +106,11 @@ def html_table(
             raise ValueError(f"row {i} has no value for column(s) {missing}")
     head = "".join(_header(c) for c in columns)
     body = "".join(
-        "<tr>" + "".join(_cell(c, row[c.key], bar_max) for c in columns) + "</tr>"
-        for row in rows
+        "<tr>" + "".join(_cell(c, row[c.key], bar_max) for c in columns) + "</tr>" for row in rows
     )
-    table = (f'<table style="{_TABLE_STYLE}"><thead><tr>{head}</tr></thead>'
-             f"<tbody>{body}</tbody></table>")
+    table = (
+        f'<table style="{_TABLE_STYLE}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    )
     if max_height_px is None:
         return table
     return f'<div style="max-height:{max_height_px}px;overflow-y:auto">{table}</div>'

@@ -34,7 +34,7 @@ __all__ = [
     "validation_images",
 ]
 
-CAM_IMAGES = 6      # pictures in the side-by-side grid
+CAM_IMAGES = 6  # pictures in the side-by-side grid
 SPREAD_IMAGES = 50  # pictures the CAM spread is averaged over (5 per class)
 _TILE = 112
 
@@ -74,10 +74,13 @@ def cam_grid(labels: Sequence[str], configs: Sequence[RunConfig]) -> Image.Image
     pictures = validation_images(CAM_IMAGES)
     rows = [[_view(img) for img, _ in pictures]]
     for row in maps:
-        rows.append([render.overlay(_view(img), torch.from_numpy(cam))
-                     for (img, _), cam in zip(pictures, row, strict=True)])
-    return render.grid(rows, labels=["input", *labels],
-                       titles=[name for _, name in pictures])
+        rows.append(
+            [
+                render.overlay(_view(img), torch.from_numpy(cam))
+                for (img, _), cam in zip(pictures, row, strict=True)
+            ]
+        )
+    return render.grid(rows, labels=["input", *labels], titles=[name for _, name in pictures])
 
 
 @st.cache_resource(show_spinner=False)
@@ -93,8 +96,9 @@ def known_spreads(configs: Sequence[RunConfig]) -> MeanSd | None:
     return None if any(v is None for v in values) else MeanSd.of(values)  # type: ignore[arg-type]
 
 
-def measure_spreads(configs: Sequence[RunConfig],
-                    progress: Callable[[int, int], object] | None = None) -> None:
+def measure_spreads(
+    configs: Sequence[RunConfig], progress: Callable[[int, int], object] | None = None
+) -> None:
     """Measure the CAM spread (share of the picture above half the CAM's peak, averaged
     over :data:`SPREAD_IMAGES` validation pictures) of every network not measured yet."""
     memo = _spread_memo()

@@ -69,8 +69,9 @@ def _progress(b: Board) -> None:
     parts.append(f"about {duration(eta)} left" if eta is not None else "estimating time left")
     position = b.queue_position
     if position:
-        parts.append(f"{position} run{'s' if position != 1 else ''} of other people ahead "
-                     "in the queue")
+        parts.append(
+            f"{position} run{'s' if position != 1 else ''} of other people ahead in the queue"
+        )
     st.progress(min(max(b.fraction, 0.0), 1.0), text=" · ".join(parts))
 
 

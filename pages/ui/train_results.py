@@ -25,8 +25,16 @@ HONESTY = (
     "They do not reproduce the DropBlock paper's ImageNet figures (ResNet-50 76.5% → "
     "78.1% top-1), and published differences at CIFAR scale are tenths of a point."
 )
-_FIELDS = ("best_val_acc", "final_val_acc", "test_acc", "gap", "final_train_acc", "dropped",
-           "target", "seconds")
+_FIELDS = (
+    "best_val_acc",
+    "final_val_acc",
+    "test_acc",
+    "gap",
+    "final_train_acc",
+    "dropped",
+    "target",
+    "seconds",
+)
 
 
 def table_records(rows: Sequence[Row]) -> list[dict[str, Any]]:
@@ -51,34 +59,43 @@ def _pm(value: MeanSd) -> str:
 
 def show_table(rows: Sequence[Row]) -> None:
     """The comparison table: accuracies in %, mean ± sd over seeds."""
-    display = [{
-        "variant": r.label,
-        "seeds": r.test_acc.n,
-        "best val acc %": _pm(r.best_val_acc),
-        "final val acc %": _pm(r.final_val_acc),
-        "test acc %": _pm(r.test_acc),
-        "gap (points)": _pm(r.gap),
-        "dropped / target": (f"{r.dropped.mean:.3f} / {r.target.mean:.3f}"
-                             if r.target.mean > 0 else "-"),
-        "s per run": f"{r.seconds.mean:.1f}",
-    } for r in rows]
+    display = [
+        {
+            "variant": r.label,
+            "seeds": r.test_acc.n,
+            "best val acc %": _pm(r.best_val_acc),
+            "final val acc %": _pm(r.final_val_acc),
+            "test acc %": _pm(r.test_acc),
+            "gap (points)": _pm(r.gap),
+            "dropped / target": (
+                f"{r.dropped.mean:.3f} / {r.target.mean:.3f}" if r.target.mean > 0 else "-"
+            ),
+            "s per run": f"{r.seconds.mean:.1f}",
+        }
+        for r in rows
+    ]
     st.dataframe(
-        display, hide_index=True,
+        display,
+        hide_index=True,
         column_config={
             "best val acc %": st.column_config.TextColumn(
-                help="Best validation accuracy over the epochs (mean ± sd over seeds)."),
+                help="Best validation accuracy over the epochs (mean ± sd over seeds)."
+            ),
             "final val acc %": st.column_config.TextColumn(
-                help="Validation accuracy after the last epoch."),
+                help="Validation accuracy after the last epoch."
+            ),
             "test acc %": st.column_config.TextColumn(
-                help="The final network on all 10,000 test images (never used to choose "
-                "anything)."),
+                help="The final network on all 10,000 test images (never used to choose anything)."
+            ),
             "gap (points)": st.column_config.TextColumn(
                 help="Training accuracy minus validation accuracy after the last epoch, "
-                "both measured without dropping (eval mode)."),
+                "both measured without dropping (eval mode)."
+            ),
             "dropped / target": st.column_config.TextColumn(
                 help="Mean fraction of units actually dropped per training forward in the "
                 "last epoch, against the rate asked for (averaged over sites). A "
-                "regularizer that drops 0 was never applied."),
+                "regularizer that drops 0 was never applied."
+            ),
         },
     )
 
@@ -98,26 +115,36 @@ def reading(rows: Sequence[Row]) -> list[str]:
         return []
     lines = []
     test, gap = _best(rows, "test_acc", True), _best(rows, "gap", False)
-    lines.append(f"Highest test accuracy: **{test.label}** ({_pm(test.test_acc)}%). "
-                 f"Smallest gap: **{gap.label}** ({_pm(gap.gap)} points).")
+    lines.append(
+        f"Highest test accuracy: **{test.label}** ({_pm(test.test_acc)}%). "
+        f"Smallest gap: **{gap.label}** ({_pm(gap.gap)} points)."
+    )
     if test.label != gap.label:
-        lines.append("The smallest gap is not the best test accuracy: a regularizer can "
-                     "close the gap by pulling training accuracy down more than it lifts "
-                     "validation accuracy (it underfits).")
+        lines.append(
+            "The smallest gap is not the best test accuracy: a regularizer can "
+            "close the gap by pulling training accuracy down more than it lifts "
+            "validation accuracy (it underfits)."
+        )
     base = next((r for r in rows if r.label.lower() in ("none", "no regularizer")), None)
     if base is not None and rows[0].test_acc.n > 1:
-        tied = [r.label for r in rows if r is not base and _within_spread(r.test_acc,
-                                                                          base.test_acc)]
+        tied = [
+            r.label for r in rows if r is not base and _within_spread(r.test_acc, base.test_acc)
+        ]
         if tied:
-            lines.append(f"Within the spread over seeds of the plain network's test "
-                         f"accuracy: {', '.join(tied)}. These runs cannot tell them apart.")
+            lines.append(
+                f"Within the spread over seeds of the plain network's test "
+                f"accuracy: {', '.join(tied)}. These runs cannot tell them apart."
+            )
     if rows[0].test_acc.n < 2:
-        lines.append("One seed per variant: there is no spread to judge a difference by. "
-                     "Use 3 or more seeds before concluding anything.")
+        lines.append(
+            "One seed per variant: there is no spread to judge a difference by. "
+            "Use 3 or more seeds before concluding anything."
+        )
     idle = [r.label for r in rows if r.target.mean > 0 and r.dropped.mean == 0]
     if idle:
-        lines.append(f"**Never applied:** {', '.join(idle)} dropped nothing although a rate "
-                     "was set.")
+        lines.append(
+            f"**Never applied:** {', '.join(idle)} dropped nothing although a rate was set."
+        )
     return lines
 
 
@@ -127,14 +154,23 @@ def curve_records(plan: Plan, results: dict[str, list[RunResult]]) -> list[dict[
     for variant in plan.variants:
         for result in results.get(variant.label, []):
             for e in result.epochs:
-                out.append({
-                    "variant": variant.label, "seed": result.config.seed,
-                    "run": result.config.key(), "epoch": e.epoch,
-                    "train_loss": e.train_loss, "train_acc": e.train_acc,
-                    "train_eval_acc": e.train_eval_acc, "val_loss": e.val_loss,
-                    "val_acc": e.val_acc, "gap": e.gap, "rate": e.rate,
-                    "dropped_mean": (sum(e.dropped.values()) / len(e.dropped)
-                                     if e.dropped else 0.0),
-                    "seconds": e.seconds,
-                })
+                out.append(
+                    {
+                        "variant": variant.label,
+                        "seed": result.config.seed,
+                        "run": result.config.key(),
+                        "epoch": e.epoch,
+                        "train_loss": e.train_loss,
+                        "train_acc": e.train_acc,
+                        "train_eval_acc": e.train_eval_acc,
+                        "val_loss": e.val_loss,
+                        "val_acc": e.val_acc,
+                        "gap": e.gap,
+                        "rate": e.rate,
+                        "dropped_mean": (
+                            sum(e.dropped.values()) / len(e.dropped) if e.dropped else 0.0
+                        ),
+                        "seconds": e.seconds,
+                    }
+                )
     return out

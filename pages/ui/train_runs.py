@@ -151,5 +151,7 @@ class Board:
 def board(configs: Sequence[RunConfig]) -> Board:
     """The statuses of ``configs`` now (reads the cache and the live progress files)."""
     manager = run_manager()
-    return Board({cfg.key(): manager.status(cfg) for cfg in configs},
-                 epochs={cfg.key(): cfg.epochs for cfg in configs})
+    return Board(
+        {cfg.key(): manager.status(cfg) for cfg in configs},
+        epochs={cfg.key(): cfg.epochs for cfg in configs},
+    )

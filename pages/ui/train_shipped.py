@@ -37,6 +37,7 @@ def with_shipped(live: Board) -> Board | None:
         return None
     statuses = dict(live.statuses)
     for key in missing:
-        statuses[key] = RunStatus("cached", 1.0, 0.0, epochs=shipped[key].epochs,
-                                  result=shipped[key])
+        statuses[key] = RunStatus(
+            "cached", 1.0, 0.0, epochs=shipped[key].epochs, result=shipped[key]
+        )
     return Board(statuses, shipped=frozenset(missing))

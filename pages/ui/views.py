@@ -24,10 +24,20 @@ from models import LoadedModel
 from . import pixel_html, render
 
 __all__ = [
-    "GRID_ROWS", "BaselinePictures", "CamImages", "SitePictures", "baseline_pictures",
-    "cam_images", "cam_pictures", "input_view", "mask_mosaic", "site_grid_png",
-    "site_pictures", "top1_text",
+    "GRID_ROWS",
+    "BaselinePictures",
+    "CamImages",
+    "SitePictures",
+    "baseline_pictures",
+    "cam_images",
+    "cam_pictures",
+    "input_view",
+    "mask_mosaic",
+    "site_grid_png",
+    "site_pictures",
+    "top1_text",
 ]
+
 
 def top1_text(loaded: LoadedModel, logits: torch.Tensor) -> str:
     """``"tabby (41.2%)"`` for Tensor[K] logits."""
@@ -90,12 +100,17 @@ def baseline_pictures(
     view = input_view(loaded, x)
     pixels = np.asarray(view).copy()
     pixels.flags.writeable = False  # shared by sessions
-    return BaselinePictures(render.jpeg_bytes(view), pixels,
-                            render.jpeg_bytes(render.overlay(pixels, result.cam_baseline)))
+    return BaselinePictures(
+        render.jpeg_bytes(view),
+        pixels,
+        render.jpeg_bytes(render.overlay(pixels, result.cam_baseline)),
+    )
 
 
 def cam_images(
-    loaded: LoadedModel, x: torch.Tensor, result: ProbeResult,
+    loaded: LoadedModel,
+    x: torch.Tensor,
+    result: ProbeResult,
     base: BaselinePictures | None = None,
 ) -> CamImages:
     """:func:`cam_pictures`, encoded; ``base`` (this result's :func:`baseline_pictures`)
@@ -140,8 +155,11 @@ def _planes(record: SiteRecord) -> tuple[torch.Tensor, torch.Tensor, tuple[int, 
 
 def _mask_caption(keep_mask: torch.Tensor, channel: int | None) -> str:
     if keep_mask.ndim == 4:
-        subject = (f"weights into output channel {channel}" if channel is not None
-                   else "weights (none dropped)")
+        subject = (
+            f"weights into output channel {channel}"
+            if channel is not None
+            else "weights (none dropped)"
+        )
         kh, kw = keep_mask.shape[-2:]
         return f"{subject}: one {kh} x {kw} kernel per input channel; red = dropped"
     if keep_mask.numel() == 1:
@@ -171,9 +189,11 @@ def site_pictures(record: SiteRecord, channels: int = 8) -> SitePictures | None:
     def tiles(c: int) -> tuple[Image.Image, Image.Image, Image.Image]:
         # One colour scale per channel: before and after compare cell by cell.
         vmax = float(before[c].max())
-        return (render.activation_tile(before[c], vmax, size=None),
-                render.mask_tile(render.mask_plane(keep, c, hw), size=None),
-                render.activation_tile(after[c], vmax, size=None))
+        return (
+            render.activation_tile(before[c], vmax, size=None),
+            render.mask_tile(render.mask_plane(keep, c, hw), size=None),
+            render.activation_tile(after[c], vmax, size=None),
+        )
 
     by_channel = {c: tiles(c) for c in dict.fromkeys([top, *strongest])}
     # A strip per row: a DropConnect mask tile (a grid of kernels) is not the size of an
@@ -181,9 +201,11 @@ def site_pictures(record: SiteRecord, channels: int = 8) -> SitePictures | None:
     rows = [[by_channel[c][row] for c in strongest] for row in range(len(GRID_ROWS))]
     strips = tuple(render.png_bytes(render.tile_strip(row)) for row in rows)
     large_before, large_mask, large_after = (render.png_bytes(t) for t in by_channel[top])
-    grid_caption = (f"The {len(strongest)} most active channels of this site "
-                    f"({', '.join(map(str, strongest))}): activation before, mask, "
-                    "activation after.")
+    grid_caption = (
+        f"The {len(strongest)} most active channels of this site "
+        f"({', '.join(map(str, strongest))}): activation before, mask, "
+        "activation after."
+    )
     return SitePictures(
         channel=top,
         caption=caption,
@@ -193,13 +215,16 @@ def site_pictures(record: SiteRecord, channels: int = 8) -> SitePictures | None:
         strips=strips,
         tile_sizes=tuple(row[0].size for row in rows),
         grid_channels=tuple(strongest),
-        large_html=pixel_html.figure_row([
-            pixel_html.crisp_figure(large_mask, caption),
-            pixel_html.crisp_figure(large_before, f"activation of channel {top}"),
-            pixel_html.crisp_figure(large_after, "after (same colour scale)"),
-        ]),
-        grid_html=pixel_html.labelled_rows(list(zip(GRID_ROWS, strips, strict=True)),
-                                           grid_caption, width_px=68 * len(strongest)),
+        large_html=pixel_html.figure_row(
+            [
+                pixel_html.crisp_figure(large_mask, caption),
+                pixel_html.crisp_figure(large_before, f"activation of channel {top}"),
+                pixel_html.crisp_figure(large_after, "after (same colour scale)"),
+            ]
+        ),
+        grid_html=pixel_html.labelled_rows(
+            list(zip(GRID_ROWS, strips, strict=True)), grid_caption, width_px=68 * len(strongest)
+        ),
     )
 
 
@@ -219,7 +244,9 @@ def mask_mosaic(record: SiteRecord, count: int = 16, columns: int = 4) -> Image.
     if record.keep_mask is None or record.before is None:
         return None
     before, _, hw = _planes(record)
-    tiles = [render.mask_tile(render.mask_plane(record.keep_mask, c, hw), size=56)
-             for c in render.strongest_channels(before, count)]
-    rows = [tiles[i:i + columns] for i in range(0, len(tiles), columns)]
+    tiles = [
+        render.mask_tile(render.mask_plane(record.keep_mask, c, hw), size=56)
+        for c in render.strongest_channels(before, count)
+    ]
+    rows = [tiles[i : i + columns] for i in range(0, len(tiles), columns)]
     return render.grid(rows, pad=2)
