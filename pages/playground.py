@@ -9,12 +9,14 @@ picture and the network stay outside it: changing them reruns the whole page.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
+import torch
 from streamlit.delta_generator import DeltaGenerator
 
-from dropcore.probe import Lookup, cached_probe, probe_key
+from dropcore.probe import Lookup, ProbeKey, cached_probe, probe_key
 from models import LoadedModel
 from pages.ui import catalog as c
 from pages.ui import render
@@ -207,6 +209,81 @@ def results(controls: Panel, picture: Picture) -> None:
         _results(controls.for_fragment(), picture)
 
 
+@dataclass(frozen=True)
+class _Probe:
+    """The pass a Playground run shows, and the page model built from it.
+
+    Args:
+        x (Tensor[3, H, W]): the model's input for the picture.
+        site: the site whose masks are shown (recorded by the pass), if any.
+        digest: ``x``'s digest, the picture's part of the shared-results key.
+    """
+
+    loaded: LoadedModel
+    x: torch.Tensor
+    reg: Regularizer
+    site: str | None
+    digest: str
+
+    @property
+    def recorded(self) -> set[str] | bool:
+        return {self.site} if self.site else False
+
+    @property
+    def key(self) -> ProbeKey:
+        return probe_key(
+            self.loaded.model,
+            self.x,
+            self.reg.settings,
+            seed=self.reg.seed,
+            record=self.recorded,
+            image=self.digest,
+        )
+
+    def lookup(self) -> Lookup | None:
+        """The pass, with the page's progress and problem messages."""
+        return run_probe(
+            self.loaded,
+            self.x,
+            self.reg.settings,
+            self.reg.seed,
+            record=self.recorded,
+            image=self.digest,
+        )
+
+    def lookup_quietly(self) -> Lookup:
+        """The pass for a download, on Streamlit's download thread: no page to write to."""
+        return cached_probe(
+            self.loaded.model,
+            self.x,
+            self.reg.settings,
+            seed=self.reg.seed,
+            record=self.recorded,
+            image=self.digest,
+        )
+
+    def build(self, found: Lookup) -> PlaygroundView:
+        # The input and the baseline's CAM are the same for every setting on a picture.
+        base = shared(
+            found.key and baseline_of(found.key),
+            "baseline-pictures",
+            lambda: baseline_pictures(self.loaded, self.x, found.result),
+        )
+        return build_view(self.loaded, self.x, found.result, self.site, base)
+
+    def current(self) -> PlaygroundView:
+        """The stored view of this pass, for a download (or its pass again: the same seed
+        draws the same masks)."""
+        viewed = shared_view(self.key, "playground", self.lookup_quietly, self.build)
+        if viewed is None:
+            raise RuntimeError("the result to download could not be computed")
+        return viewed.value
+
+    def cams_png(self) -> bytes:
+        result = self.lookup_quietly().result
+        return render.png_bytes(render.grid([cam_pictures(self.loaded, self.x, result)]))
+
+
 def _results(panel: Panel, picture: Picture) -> None:
     # A rerun of this fragment alone may write to the page's notices only where the last
     # full run did: so every run opens its own box there, empty or not.
@@ -218,8 +295,6 @@ def _results(panel: Panel, picture: Picture) -> None:
         panel.show_problems()
         return
     reg = made
-    x = model_input(loaded, picture)
-    digest = input_digest(loaded, picture)
     sites = sites_of(loaded, reg.settings)
     if sites.problem:  # e.g. DropConnect on identity shortcuts only: nothing to drop
         panel.show_problems()
@@ -232,50 +307,18 @@ def _results(panel: Panel, picture: Picture) -> None:
     # as a handful of messages, which the browser draws in one go.
     places = _Places(with_drops=bool(sites.names))
     site = panel(c.SITE, options=sites.names, area=places.site[0]) if sites.names else None
-    recorded = {site} if site else False
-    key = probe_key(loaded.model, x, reg.settings, seed=reg.seed, record=recorded, image=digest)
-
-    def lookup() -> Lookup | None:
-        return run_probe(loaded, x, reg.settings, reg.seed, record=recorded, image=digest)
-
-    def lookup_quietly() -> Lookup:
-        # For a download, on Streamlit's download thread: no page to write messages to.
-        return cached_probe(
-            loaded.model, x, reg.settings, seed=reg.seed, record=recorded, image=digest
-        )
-
-    def build(found: Lookup) -> PlaygroundView:
-        # The input and the baseline's CAM are the same for every setting on a picture.
-        base = shared(
-            found.key and baseline_of(found.key),
-            "baseline-pictures",
-            lambda: baseline_pictures(loaded, x, found.result),
-        )
-        return build_view(loaded, x, found.result, site, base)
-
-    def current() -> PlaygroundView:
-        # Almost always the stored view of the result on the page (or its pass, again:
-        # the same seed draws the same masks).
-        viewed = shared_view(key, "playground", lookup_quietly, build)
-        if viewed is None:
-            raise RuntimeError("the result to download could not be computed")
-        return viewed.value
-
-    def cams_png() -> bytes:
-        result = lookup_quietly().result
-        return render.png_bytes(render.grid([cam_pictures(loaded, x, result)]))
-
+    probe = _Probe(loaded, model_input(loaded, picture), reg, site, input_digest(loaded, picture))
     menu = st.empty()  # cleared if the pass gives no result
     _downloads(
         menu,
-        current,
-        Download("CAMs (PNG)", cams_png, "droplab_cams.png", "image/png"),
+        probe.current,
+        Download("CAMs (PNG)", probe.cams_png, "droplab_cams.png", "image/png"),
         _record(loaded, reg, picture, site),
         masks=site is not None,
     )
     # The whole page model is built once per server for this probe: a class that follows
     # the lesson reruns the page from shared values, with no tensor work at all.
-    viewed = shared_view(key, "playground", lookup, build)
+    viewed = shared_view(probe.key, "playground", probe.lookup, probe.build)
     panel.show_problems()
     if viewed is None:
         menu.empty()

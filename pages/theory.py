@@ -19,81 +19,76 @@ from pages.ui.charts import CHART_CONFIG, bars, heatmap, lines
 from pages.ui.controls import Panel
 from pages.ui.exports import Download, csv_bytes, download_row, json_bytes
 from pages.ui.layout import page_panel
-from pages.ui.mapmath import MapSetting, combo_name, gamma_numbers, measured_masks
+from pages.ui.mapmath import GammaNumbers, MapSetting, combo_name, gamma_numbers, measured_masks
 
 # The map tab's two seedings, the paper's first.
 SEEDINGS_SHOWN: tuple[Seeding, ...] = ("valid", "uniform")
 
 
-def gamma_tab(s: MapSetting) -> None:
-    """Seed rate γ: the paper's formula, the exact one, and what each really drops."""
-    p, keep, block = s.p, s.keep, s.block
-    left, right = st.columns([2, 3])
-    with left:
-        st.markdown(
-            "DropBlock draws Bernoulli(γ) **seeds** and grows each into a "
-            "`block_size` square. The paper picks γ so that the dropped fraction "
-            "*would* be $1-\\text{keep\\_prob}$ if blocks never overlapped and only "
-            "seeded where a whole block fits:"
-        )
-        st.latex(
-            r"\gamma_\text{paper}=\frac{1-k}{b^2}\cdot\frac{H\,W}{(H-b+1)(W-b+1)}"
-            r"\qquad k=\text{keep\_prob},\; b=\text{block\_size}"
-        )
-        st.markdown(
-            "Blocks do overlap, so fewer pixels are dropped than asked. Seeds are "
-            "independent, so pixel $(i,j)$, covered by $c_i c_j$ seed positions, is "
-            "dropped with probability"
-        )
-        st.latex(r"P(\text{drop}_{ij}) = 1-(1-\gamma)^{c_i c_j}")
-        st.markdown(
-            "With **uniform** seeding (blocks may hang over the border) every pixel has "
-            "$c_i c_j = \\text{block\\_size}^2$, which gives the exact rate in closed "
-            "form; for **valid** seeding dropcore solves for γ numerically."
-        )
-        st.latex(r"\gamma_\text{exact, uniform}=1-k^{\,1/b^2}")
-    numbers = gamma_numbers(s)
-    rows = list(numbers.rows.values())
-    with right:
-        st.markdown(
-            f"**{s.height} x {s.width} map, block_size {block}, keep_prob {keep:.2f}** "
-            f"(target: drop {p:.3f})"
-        )
-        st.dataframe(
-            rows,
-            hide_index=True,
-            column_config={
-                k: st.column_config.NumberColumn(format="%.4f")
-                for k in ("γ", "expected dropped", "measured dropped", "target")
-            },
-        )
-        paper = numbers.rows[combo_name("paper", "valid")]["expected dropped"]
-        shortfall = p - paper
-        if p > 0 and abs(shortfall) > 0.0005:
-            st.caption(
-                f"The paper's setting drops {paper:.3f} instead of {p:.3f}: "
-                f"{abs(shortfall) / p:.0%} {'less' if shortfall > 0 else 'more'} than asked."
-            )
+def _gamma_formulas() -> None:
+    st.markdown(
+        "DropBlock draws Bernoulli(γ) **seeds** and grows each into a "
+        "`block_size` square. The paper picks γ so that the dropped fraction "
+        "*would* be $1-\\text{keep\\_prob}$ if blocks never overlapped and only "
+        "seeded where a whole block fits:"
+    )
+    st.latex(
+        r"\gamma_\text{paper}=\frac{1-k}{b^2}\cdot\frac{H\,W}{(H-b+1)(W-b+1)}"
+        r"\qquad k=\text{keep\_prob},\; b=\text{block\_size}"
+    )
+    st.markdown(
+        "Blocks do overlap, so fewer pixels are dropped than asked. Seeds are "
+        "independent, so pixel $(i,j)$, covered by $c_i c_j$ seed positions, is "
+        "dropped with probability"
+    )
+    st.latex(r"P(\text{drop}_{ij}) = 1-(1-\gamma)^{c_i c_j}")
+    st.markdown(
+        "With **uniform** seeding (blocks may hang over the border) every pixel has "
+        "$c_i c_j = \\text{block\\_size}^2$, which gives the exact rate in closed "
+        "form; for **valid** seeding dropcore solves for γ numerically."
+    )
+    st.latex(r"\gamma_\text{exact, uniform}=1-k^{\,1/b^2}")
 
+
+def _gamma_table(s: MapSetting, numbers: GammaNumbers) -> None:
+    st.markdown(
+        f"**{s.height} x {s.width} map, block_size {s.block}, keep_prob {s.keep:.2f}** "
+        f"(target: drop {s.p:.3f})"
+    )
+    st.dataframe(
+        list(numbers.rows.values()),
+        hide_index=True,
+        column_config={
+            k: st.column_config.NumberColumn(format="%.4f")
+            for k in ("γ", "expected dropped", "measured dropped", "target")
+        },
+    )
+    paper = numbers.rows[combo_name("paper", "valid")]["expected dropped"]
+    shortfall = s.p - paper
+    if s.p > 0 and abs(shortfall) > 0.0005:
+        st.caption(
+            f"The paper's setting drops {paper:.3f} instead of {s.p:.3f}: "
+            f"{abs(shortfall) / s.p:.0%} {'less' if shortfall > 0 else 'more'} than asked."
+        )
+
+
+def _gamma_sweeps(s: MapSetting, numbers: GammaNumbers) -> None:
     sweep = numbers.sweep
     col_a, col_b = st.columns(2)
     # Zoomed on the target: the interesting gaps are a few percent of p. A curve that
     # leaves the chart is named in the caption below it.
-    top = min(1.0, max(2.5 * p, 0.05))
-    col_a.plotly_chart(
-        lines(
-            numbers.sizes,
-            sweep,
-            x_title="block_size",
-            y_title="dropped fraction",
-            title=f"vs block_size (keep_prob {keep:.2f}); circles: measured",
-            marker_x=block,
-            points=numbers.measured,
-            y_range=(0, top),
-        ),
-        config=CHART_CONFIG,
-        key="sweep_block",
+    top = min(1.0, max(2.5 * s.p, 0.05))
+    by_block = lines(
+        numbers.sizes,
+        sweep,
+        x_title="block_size",
+        y_title="dropped fraction",
+        title=f"vs block_size (keep_prob {s.keep:.2f}); circles: measured",
+        marker_x=s.block,
+        points=numbers.measured,
+        y_range=(0, top),
     )
+    col_a.plotly_chart(by_block, config=CHART_CONFIG, key="sweep_block")
     escaped = [name for name, ys in sweep.items() if max(ys) > top]
     if escaped:
         col_a.caption(
@@ -101,31 +96,40 @@ def gamma_tab(s: MapSetting) -> None:
             f"{max(max(sweep[n]) for n in escaped):.2f}. Seeding everywhere with the "
             "paper's γ (what timm ≥ 1.0.23 does) overshoots the target several times."
         )
-    col_b.plotly_chart(
-        lines(
-            numbers.keeps,
-            numbers.by_keep,
-            x_title="keep_prob",
-            y_title="dropped fraction",
-            title=f"vs keep_prob (block_size {block}); circles: measured",
-            marker_x=keep,
-            points=numbers.measured_keep,
-        ),
-        config=CHART_CONFIG,
-        key="sweep_keep",
+    by_keep = lines(
+        numbers.keeps,
+        numbers.by_keep,
+        x_title="keep_prob",
+        y_title="dropped fraction",
+        title=f"vs keep_prob (block_size {s.block}); circles: measured",
+        marker_x=s.keep,
+        points=numbers.measured_keep,
     )
+    col_b.plotly_chart(by_keep, config=CHART_CONFIG, key="sweep_keep")
+
+
+def _gamma_downloads(s: MapSetting, numbers: GammaNumbers) -> None:
+    rows = list(numbers.rows.values())
     sweep_rows = [
         {
             "block_size": b,
-            "keep_prob": keep,
+            "keep_prob": s.keep,
             "gamma": gm,
             "seeding": sd,
-            "expected_dropped": sweep[combo_name(gm, sd)][i],
+            "expected_dropped": numbers.sweep[combo_name(gm, sd)][i],
             "measured_dropped": numbers.measured[combo_name(gm, sd)][1][i],
         }
         for gm, sd in c.GAMMA_SEEDING
         for i, b in enumerate(numbers.sizes)
     ]
+    everything = {
+        "map": [s.height, s.width],
+        "block_size": s.block,
+        "keep_prob": s.keep,
+        "seed": s.seed,
+        "table": rows,
+        "block_sweep": sweep_rows,
+    }
     download_row(
         [
             Download("Table (CSV)", csv_bytes(rows), "droplab_gamma.csv", "text/csv"),
@@ -136,22 +140,22 @@ def gamma_tab(s: MapSetting) -> None:
                 "text/csv",
             ),
             Download(
-                "All of it (JSON)",
-                json_bytes(
-                    {
-                        "map": [s.height, s.width],
-                        "block_size": block,
-                        "keep_prob": keep,
-                        "seed": s.seed,
-                        "table": rows,
-                        "block_sweep": sweep_rows,
-                    }
-                ),
-                "droplab_gamma.json",
-                "application/json",
+                "All of it (JSON)", json_bytes(everything), "droplab_gamma.json", "application/json"
             ),
         ]
     )
+
+
+def gamma_tab(s: MapSetting) -> None:
+    """Seed rate γ: the paper's formula, the exact one, and what each really drops."""
+    left, right = st.columns([2, 3])
+    with left:
+        _gamma_formulas()
+    numbers = gamma_numbers(s)
+    with right:
+        _gamma_table(s, numbers)
+    _gamma_sweeps(s, numbers)
+    _gamma_downloads(s, numbers)
 
 
 def map_tab(s: MapSetting) -> None:
