@@ -9,8 +9,8 @@ from torch import nn
 from dropcore import (
     DropConnectConv2d,
     DropConnectLinear,
-    DropPath,
     Dropout,
+    DropPath,
     SpatialDropout,
     drop_connect,
     drop_path,

@@ -72,7 +72,7 @@ def test_p_zero_trains_exactly_like_the_plain_model_batchnorm_included() -> None
     dc.regularize(model, dc.Recipe(method="drop_block", p=0.0, where="both"))
     x = _x(16)
     assert torch.equal(model(x), plain(x))
-    for (name, a), b in zip(plain.named_buffers(), model.buffers()):
+    for (name, a), b in zip(plain.named_buffers(), model.buffers(), strict=True):
         assert torch.equal(a, b), name  # running statistics updated identically
 
 

@@ -30,9 +30,9 @@ def test_ddp_two_ranks_draw_different_masks_and_agree_on_gradients(tmp_path: Pat
     assert not torch.equal(r0["output"], r1["output"])
     assert all(0.2 < v < 0.4 for v in r0["dropped"].values())
     # DDP averaged the gradients, so every rank steps identically.
-    for g0, g1 in zip(r0["grads"], r1["grads"]):
+    for g0, g1 in zip(r0["grads"], r1["grads"], strict=True):
         torch.testing.assert_close(g0, g1)
-    for p0, p1 in zip(r0["params"], r1["params"]):
+    for p0, p1 in zip(r0["params"], r1["params"], strict=True):
         torch.testing.assert_close(p0, p1)
 
 
@@ -54,7 +54,7 @@ def test_torch_compile_of_a_regularized_model_trains() -> None:
         opt.step()
         losses.append(float(loss))
     assert all(v == v for v in losses) and losses[-1] < losses[0]
-    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
     dropped = reg.dropped()
     assert set(dropped) == {s.name for s in reg.sites}
     assert all(0.1 < v < 0.4 for v in dropped.values())
