@@ -14,13 +14,17 @@ import argparse
 import multiprocessing
 import os
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 import dropcore
 from bench.common import environment, interleaved_medians, write_json
+
+# A row of results: a JSON record of mixed values.
+Record = dict[str, Any]
 
 Peer = Callable[[torch.Tensor, float, int], torch.Tensor]
 
@@ -55,13 +59,13 @@ ACCURACY_CASES = [  # (H, W, block_size, p): the cases BACKGROUND.md measured, p
 ]
 
 
-def accuracy(device: torch.device, maps: int) -> list[dict[str, object]]:
+def accuracy(device: torch.device, maps: int) -> list[Record]:
     """Measured dropped fraction of every peer versus the target ``p``."""
     rows = []
     torch.manual_seed(0)
     for height, width, bs, p in ACCURACY_CASES:
         x = torch.ones(maps, 1, height, width, device=device)
-        row: dict[str, object] = {"case": f"{height}x{width} block {bs} p {p}", "target": p}
+        row: Record = {"case": f"{height}x{width} block {bs} p {p}", "target": p}
         for name, fn in _peers().items():
             try:
                 row[name] = round((fn(x, p, bs) == 0).float().mean().item(), 4)
@@ -95,14 +99,14 @@ ACCURACY_CASES_3D = [  # (D, H, W, block_size, p): video/volume-like maps, edge 
 ]
 
 
-def accuracy3d(device: torch.device, elements: int) -> list[dict[str, object]]:
+def accuracy3d(device: torch.device, elements: int) -> list[Record]:
     """Measured dropped fraction of every 3-D peer versus the target ``p``."""
     rows = []
     torch.manual_seed(0)
     for depth, height, width, bs, p in ACCURACY_CASES_3D:
         maps = max(64, elements // (depth * height * width))
         x = torch.ones(maps, 1, depth, height, width, device=device)
-        row: dict[str, object] = {"case": f"{depth}x{height}x{width} block {bs} p {p}",
+        row: Record = {"case": f"{depth}x{height}x{width} block {bs} p {p}",
                                   "target": p}
         for name, fn in _peers3d().items():
             try:
@@ -127,7 +131,7 @@ PINNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_
 
 
 def speed(device: torch.device, min_run_time: float, processes: int,
-          shapes: list[tuple[int, ...]] = SPEED_SHAPES, bs: int = 7) -> list[dict[str, object]]:
+          shapes: Sequence[tuple[int, ...]] = SPEED_SHAPES, bs: int = 7) -> list[Record]:
     """Median time per call, block ``bs``, p 0.1, float32, over ``processes`` fresh
     processes, for each of ``shapes`` (4-d: 2-D DropBlock, 5-d: 3-D).
 
@@ -155,7 +159,7 @@ def _ratio(times: dict[str, float], num: str, den: str) -> float:
 
 
 def _speed_row(shape: tuple[int, ...], times: dict[str, float],
-               runs: list[dict[str, float]]) -> dict[str, object]:
+               runs: list[dict[str, float]]) -> Record:
     bound = times["x * mask (lower bound)"]
     ours = times["dropcore per-channel"]
     spread = {
@@ -181,7 +185,7 @@ def _speed_row(shape: tuple[int, ...], times: dict[str, float],
 
 
 def _speed_row_3d(shape: tuple[int, ...], bs: int, times: dict[str, float],
-                  runs: list[dict[str, float]]) -> dict[str, object]:
+                  runs: list[dict[str, float]]) -> Record:
     bound = times["x * mask (lower bound)"]
     ours = times["dropcore per-channel"]
     return {
@@ -232,7 +236,7 @@ def _time_candidates(shape: tuple[int, ...], device: str, p: float, bs: int,
     return interleaved_medians(candidates, rounds=5, min_run_time=min_run_time)
 
 
-def _print_accuracy(rows: list[dict[str, object]], names: list[str] | None = None) -> None:
+def _print_accuracy(rows: list[Record], names: list[str] | None = None) -> None:
     names = names or list(_peers())
     print("\nDropped fraction (target in 'target'):")
     print(f"{'case':28s} {'target':>6s} " + " ".join(f"{n[:22]:>22s}" for n in names))
@@ -241,7 +245,7 @@ def _print_accuracy(rows: list[dict[str, object]], names: list[str] | None = Non
         print(f"{r['case']:28s} {r['target']:>6} {cells}")
 
 
-def _print_speed(rows: list[dict[str, object]]) -> None:
+def _print_speed(rows: list[Record]) -> None:
     for r in rows:
         print(f"\nshape {tuple(r['shape'])}, block {r.get('block_size', 7)}, p 0.1: median ms over "
               f"{r['processes']} processes (x lower bound)")
@@ -255,9 +259,9 @@ def _print_speed(rows: list[dict[str, object]]) -> None:
             print(f"  per process, {key}: {values}")
 
 
-def targets(rows: list[dict[str, object]]) -> dict[str, bool]:
+def targets(rows: list[Record]) -> dict[str, bool]:
     """The issue's speed targets, judged on the medians of this run."""
-    at = {tuple(r["shape"]): r for r in rows}  # type: ignore[arg-type]
+    at = {tuple(r["shape"]): r for r in rows}
     out: dict[str, bool] = {}
     key = (32, 1024, 14, 14)
     if key in at:

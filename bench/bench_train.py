@@ -45,9 +45,9 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def _step_fn(method: str, x: torch.Tensor, y: torch.Tensor):  # type: ignore[no-untyped-def]
+def _step_fn(method: str, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
     torch.manual_seed(0)
-    model = SmallResNet().to(x.device, memory_format=torch.channels_last)
+    model = SmallResNet().to(x.device).to(memory_format=torch.channels_last)
     if method != "none":
         dc.regularize(model, dc.Recipe(**METHODS[method]))  # type: ignore[arg-type]
     model.train()

@@ -9,7 +9,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import torch
@@ -35,7 +35,7 @@ def median_seconds(fn: Callable[[], object], min_run_time: float = 1.0) -> float
 
 
 def interleaved_medians(
-    candidates: dict[str, Callable[[], object]], rounds: int = 5, min_run_time: float = 0.2,
+    candidates: Mapping[str, Callable[[], object]], rounds: int = 5, min_run_time: float = 0.2,
 ) -> dict[str, float]:
     """Median over ``rounds`` of each candidate's steady-state median, candidates interleaved.
 

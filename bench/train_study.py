@@ -20,11 +20,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dropcore import drop_probability  # noqa: E402
+from dropcore.probe.settings import Method  # noqa: E402
 from dropcore.train import RunCache, RunConfig, RunManager, RunResult  # noqa: E402
 from dropcore.train.presets import SIZES  # noqa: E402
 from dropcore.train.summary import summarize  # noqa: E402
 
-SWEEPS: dict[str, tuple[float, ...]] = {
+SWEEPS: dict[Method, tuple[float, ...]] = {
     "dropout": (0.9, 0.7, 0.5),
     "spatial_dropout": (0.95, 0.9, 0.8),
     "drop_block": (0.95, 0.9, 0.8),
