@@ -40,10 +40,12 @@ def _peers() -> dict[str, Peer]:
     return {
         "dropcore exact/uniform": lambda x, p, bs: dropcore.drop_block(x, p, bs),
         "dropcore paper/valid": lambda x, p, bs: dropcore.drop_block(
-            x, p, bs, gamma="paper", seeding="valid"),
+            x, p, bs, gamma="paper", seeding="valid"
+        ),
         "torchvision.ops.drop_block2d": lambda x, p, bs: torchvision.ops.drop_block2d(x, p, bs),
         "timm per-channel": lambda x, p, bs: timm.layers.drop_block_2d(
-            x, p, bs, couple_channels=False),
+            x, p, bs, couple_channels=False
+        ),
         "timm coupled": lambda x, p, bs: timm.layers.drop_block_2d(x, p, bs),
         "miguelvr/dropblock": miguel,
     }
@@ -85,7 +87,8 @@ def _peers3d() -> dict[str, Peer]:
     return {
         "dropcore exact/uniform": lambda x, p, bs: dropcore.drop_block3d(x, p, bs),
         "dropcore paper/valid": lambda x, p, bs: dropcore.drop_block3d(
-            x, p, bs, gamma="paper", seeding="valid"),
+            x, p, bs, gamma="paper", seeding="valid"
+        ),
         "torchvision.ops.drop_block3d": lambda x, p, bs: torchvision.ops.drop_block3d(x, p, bs),
         "miguelvr/dropblock 3D": miguel,
     }
@@ -106,8 +109,7 @@ def accuracy3d(device: torch.device, elements: int) -> list[Record]:
     for depth, height, width, bs, p in ACCURACY_CASES_3D:
         maps = max(64, elements // (depth * height * width))
         x = torch.ones(maps, 1, depth, height, width, device=device)
-        row: Record = {"case": f"{depth}x{height}x{width} block {bs} p {p}",
-                                  "target": p}
+        row: Record = {"case": f"{depth}x{height}x{width} block {bs} p {p}", "target": p}
         for name, fn in _peers3d().items():
             try:
                 row[name] = round((fn(x, p, bs) == 0).float().mean().item(), 4)
@@ -130,8 +132,13 @@ SPEED_SHAPES_3D = [(8, 64, 16, 28, 28), (8, 256, 8, 14, 14)]
 PINNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 
 
-def speed(device: torch.device, min_run_time: float, processes: int,
-          shapes: Sequence[tuple[int, ...]] = SPEED_SHAPES, bs: int = 7) -> list[Record]:
+def speed(
+    device: torch.device,
+    min_run_time: float,
+    processes: int,
+    shapes: Sequence[tuple[int, ...]] = SPEED_SHAPES,
+    bs: int = 7,
+) -> list[Record]:
     """Median time per call, block ``bs``, p 0.1, float32, over ``processes`` fresh
     processes, for each of ``shapes`` (4-d: 2-D DropBlock, 5-d: 3-D).
 
@@ -146,11 +153,16 @@ def speed(device: torch.device, min_run_time: float, processes: int,
     # The workers read glibc's tunables (PINNED_MALLOC) from the environment at start-up.
     for shape in shapes:
         with ctx.Pool(1, maxtasksperchild=1) as pool:  # a fresh interpreter per run
-            runs = [pool.apply(_time_candidates, (shape, str(device), 0.1, bs, min_run_time))
-                    for _ in range(processes)]
+            runs = [
+                pool.apply(_time_candidates, (shape, str(device), 0.1, bs, min_run_time))
+                for _ in range(processes)
+            ]
         times = {name: statistics.median(run[name] for run in runs) for name in runs[0]}
-        rows.append(_speed_row(shape, times, runs) if len(shape) == 4
-                    else _speed_row_3d(shape, bs, times, runs))
+        rows.append(
+            _speed_row(shape, times, runs)
+            if len(shape) == 4
+            else _speed_row_3d(shape, bs, times, runs)
+        )
     return rows
 
 
@@ -158,17 +170,21 @@ def _ratio(times: dict[str, float], num: str, den: str) -> float:
     return times[num] / times[den]
 
 
-def _speed_row(shape: tuple[int, ...], times: dict[str, float],
-               runs: list[dict[str, float]]) -> Record:
+def _speed_row(
+    shape: tuple[int, ...], times: dict[str, float], runs: list[dict[str, float]]
+) -> Record:
     bound = times["x * mask (lower bound)"]
     ours = times["dropcore per-channel"]
     spread = {
-        "per_channel_over_bound": [round(_ratio(r, "dropcore per-channel",
-                                                "x * mask (lower bound)"), 2) for r in runs],
-        "timm_coupled_over_shared": [round(_ratio(r, "timm coupled", "dropcore shared"), 2)
-                                     for r in runs],
-        "torchvision_over_per_channel": [round(_ratio(r, "torchvision per-channel",
-                                                      "dropcore per-channel"), 1) for r in runs],
+        "per_channel_over_bound": [
+            round(_ratio(r, "dropcore per-channel", "x * mask (lower bound)"), 2) for r in runs
+        ],
+        "timm_coupled_over_shared": [
+            round(_ratio(r, "timm coupled", "dropcore shared"), 2) for r in runs
+        ],
+        "torchvision_over_per_channel": [
+            round(_ratio(r, "torchvision per-channel", "dropcore per-channel"), 1) for r in runs
+        ],
     }
     return {
         "shape": list(shape),
@@ -178,14 +194,16 @@ def _speed_row(shape: tuple[int, ...], times: dict[str, float],
         "torchvision_over_dropcore": round(times["torchvision per-channel"] / ours, 1),
         "timm_per_channel_over_dropcore": round(times["timm per-channel"] / ours, 1),
         "timm_coupled_over_dropcore_shared": round(
-            times["timm coupled"] / times["dropcore shared"], 2),
+            times["timm coupled"] / times["dropcore shared"], 2
+        ),
         "per_process": spread,
         "per_process_ms": {k: [round(r[k] * 1e3, 3) for r in runs] for k in runs[0]},
     }
 
 
-def _speed_row_3d(shape: tuple[int, ...], bs: int, times: dict[str, float],
-                  runs: list[dict[str, float]]) -> Record:
+def _speed_row_3d(
+    shape: tuple[int, ...], bs: int, times: dict[str, float], runs: list[dict[str, float]]
+) -> Record:
     bound = times["x * mask (lower bound)"]
     ours = times["dropcore per-channel"]
     return {
@@ -196,16 +214,17 @@ def _speed_row_3d(shape: tuple[int, ...], bs: int, times: dict[str, float],
         "x_bound": {k: round(v / bound, 2) for k, v in times.items()},
         "torchvision_over_dropcore": round(times["torchvision per-channel"] / ours, 1),
         "per_process": {
-            "torchvision_over_per_channel": [round(_ratio(r, "torchvision per-channel",
-                                                          "dropcore per-channel"), 1)
-                                             for r in runs],
+            "torchvision_over_per_channel": [
+                round(_ratio(r, "torchvision per-channel", "dropcore per-channel"), 1) for r in runs
+            ],
         },
         "per_process_ms": {k: [round(r[k] * 1e3, 3) for r in runs] for k in runs[0]},
     }
 
 
-def _time_candidates(shape: tuple[int, ...], device: str, p: float, bs: int,
-                     min_run_time: float) -> dict[str, float]:
+def _time_candidates(
+    shape: tuple[int, ...], device: str, p: float, bs: int, min_run_time: float
+) -> dict[str, float]:
     """Median seconds per call of every candidate on one random Tensor[N, C, (D,) H, W]."""
     import timm.layers
     import torchvision.ops
@@ -247,14 +266,18 @@ def _print_accuracy(rows: list[Record], names: list[str] | None = None) -> None:
 
 def _print_speed(rows: list[Record]) -> None:
     for r in rows:
-        print(f"\nshape {tuple(r['shape'])}, block {r.get('block_size', 7)}, p 0.1: median ms over "
-              f"{r['processes']} processes (x lower bound)")
+        print(
+            f"\nshape {tuple(r['shape'])}, block {r.get('block_size', 7)}, p 0.1: median ms over "
+            f"{r['processes']} processes (x lower bound)"
+        )
         for name, ms in r["median_ms"].items():
             print(f"  {name:28s} {ms:9.3f}  ({r['x_bound'][name]:.2f}x)")
         print(f"  torchvision / dropcore per-channel: {r['torchvision_over_dropcore']}x")
         if "timm_per_channel_over_dropcore" in r:
-            print(f"  timm per-channel / dropcore: {r['timm_per_channel_over_dropcore']}x; "
-                  f"timm coupled / dropcore shared: {r['timm_coupled_over_dropcore_shared']}x")
+            print(
+                f"  timm per-channel / dropcore: {r['timm_per_channel_over_dropcore']}x; "
+                f"timm coupled / dropcore shared: {r['timm_coupled_over_dropcore_shared']}x"
+            )
         for key, values in r["per_process"].items():
             print(f"  per process, {key}: {values}")
 
@@ -266,13 +289,16 @@ def targets(rows: list[Record]) -> dict[str, bool]:
     key = (32, 1024, 14, 14)
     if key in at:
         r = at[key]
-        out["per-channel >= 10x faster than torchvision at 14x14 "
-            f"({r['torchvision_over_dropcore']}x)"] = r["torchvision_over_dropcore"] >= 10
+        out[
+            "per-channel >= 10x faster than torchvision at 14x14 "
+            f"({r['torchvision_over_dropcore']}x)"
+        ] = r["torchvision_over_dropcore"] >= 10
         ratio = r["x_bound"]["dropcore per-channel"]
         out[f"per-channel within 3x of x * mask at 14x14 ({ratio}x)"] = ratio <= 3
     shared = [r["timm_coupled_over_dropcore_shared"] for r in rows]
     out[f"shared no slower than timm coupled at every shape ({shared})"] = all(
-        v >= 1 for v in shared)
+        v >= 1 for v in shared
+    )
     return out
 
 
@@ -280,10 +306,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true", help="shorter runs (noisier)")
-    parser.add_argument("--processes", type=int, default=5,
-                        help="fresh processes the speed figures are the median over")
-    parser.add_argument("--default-malloc", action="store_true",
-                        help="time with glibc's default (dynamic) trim/mmap thresholds")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=5,
+        help="fresh processes the speed figures are the median over",
+    )
+    parser.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="time with glibc's default (dynamic) trim/mmap thresholds",
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     acc = accuracy(device, maps=2000 if args.quick else 20000)
@@ -292,20 +325,36 @@ def main() -> None:
     _print_accuracy(acc3d, list(_peers3d()))
     if not args.default_malloc:
         os.environ.update(PINNED_MALLOC)
-    spd = speed(device, min_run_time=0.05 if args.quick else 0.2,
-                processes=2 if args.quick else args.processes)
+    spd = speed(
+        device,
+        min_run_time=0.05 if args.quick else 0.2,
+        processes=2 if args.quick else args.processes,
+    )
     _print_speed(spd)
-    spd3d = speed(device, min_run_time=0.05 if args.quick else 0.2,
-                  processes=2 if args.quick else args.processes, shapes=SPEED_SHAPES_3D, bs=5)
+    spd3d = speed(
+        device,
+        min_run_time=0.05 if args.quick else 0.2,
+        processes=2 if args.quick else args.processes,
+        shapes=SPEED_SHAPES_3D,
+        bs=5,
+    )
     _print_speed(spd3d)
     goals = targets(spd)
     print()
     for text, met in goals.items():
         print(f"  target: {text} -> {'met' if met else 'NOT met'}")
-    path = write_json(f"dropblock_{device.type}", {
-        "environment": environment(device), "accuracy": acc, "speed": spd, "targets": goals,
-        "accuracy_3d": acc3d, "speed_3d": spd3d,
-        "malloc": "glibc default" if args.default_malloc else PINNED_MALLOC})
+    path = write_json(
+        f"dropblock_{device.type}",
+        {
+            "environment": environment(device),
+            "accuracy": acc,
+            "speed": spd,
+            "targets": goals,
+            "accuracy_3d": acc3d,
+            "speed_3d": spd3d,
+            "malloc": "glibc default" if args.default_malloc else PINNED_MALLOC,
+        },
+    )
     print(f"\nwrote {path}")
 
 

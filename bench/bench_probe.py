@@ -119,7 +119,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument(
-        "--stages", nargs="+", default=["layer3", "layer4"],
+        "--stages",
+        nargs="+",
+        default=["layer3", "layer4"],
         help="stages to inject DropBlock into (default: the paper's layer3 layer4)",
     )
     args = parser.parse_args()
@@ -144,18 +146,24 @@ def main() -> None:
         label = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
         figures = bench_device(args.model, args.size, args.reps, device, settings)
         report["results"][device.type] = {"device": label, **figures}
-        print(f"\n{args.model} {args.size}x{args.size} on {label} "
-              f"({torch.get_num_threads()} CPU threads), DropBlock on {settings.stages}, medians:")
+        print(
+            f"\n{args.model} {args.size}x{args.size} on {label} "
+            f"({torch.get_num_threads()} CPU threads), DropBlock on {settings.stages}, medians:"
+        )
         for key, value in figures.items():
             unit = "x" if key.startswith("ratio") else " s"
             print(f"  {key:34s} {value:8.3f}{unit}")
-        print(f"  target: probe_1 <= 1.5x plain_fwd_bwd -> "
-              f"{'met' if figures['ratio_probe_1_vs_plain_fwd_bwd'] <= 1.5 else 'NOT met'}; "
-              f"32 sequential >= 5x batched -> "
-              f"{'met' if figures['ratio_sequential_vs_batched_32'] >= 5 else 'NOT met'}")
+        print(
+            f"  target: probe_1 <= 1.5x plain_fwd_bwd -> "
+            f"{'met' if figures['ratio_probe_1_vs_plain_fwd_bwd'] <= 1.5 else 'NOT met'}; "
+            f"32 sequential >= 5x batched -> "
+            f"{'met' if figures['ratio_sequential_vs_batched_32'] >= 5 else 'NOT met'}"
+        )
     report["load_avg_1min_after"] = os.getloadavg()[0]
-    print(f"\n1-min load average: {report['load_avg_1min_before']:.2f} before, "
-          f"{report['load_avg_1min_after']:.2f} after ({os.cpu_count()} CPUs)")
+    print(
+        f"\n1-min load average: {report['load_avg_1min_before']:.2f} before, "
+        f"{report['load_avg_1min_after']:.2f} after ({os.cpu_count()} CPUs)"
+    )
     RESULTS.mkdir(exist_ok=True)
     suffix = "" if settings.stages == ("layer3", "layer4") else "_" + "_".join(settings.stages)
     out = RESULTS / f"bench_probe{suffix}.json"

@@ -93,8 +93,10 @@ def throughput(device: torch.device, pairs: int, batch: int) -> dict[str, float]
     for step in steps.values():  # warm-up: first-call allocations, lazy initialisation
         for _ in range(5):
             step()
-    print(f"\nTraining step, batch {batch}, small ResNet, {device} ({pairs} step pairs, "
-          "median and quartiles of the per-pair ratios):")
+    print(
+        f"\nTraining step, batch {batch}, small ResNet, {device} ({pairs} step pairs, "
+        "median and quartiles of the per-pair ratios):"
+    )
     ok = True
     base_s = median_seconds(steps["none"], 0.5)
     out = {"none": batch / base_s}
@@ -107,9 +109,11 @@ def throughput(device: torch.device, pairs: int, batch: int) -> dict[str, float]
         q1, q3 = ratios[len(ratios) // 4] - 1, ratios[3 * len(ratios) // 4] - 1
         ok &= over <= 0.10
         out[m] = batch / (base_s * (1 + over))
-        print(f"  {m:16s} {out[m]:7.0f} img/s  {base_s * (1 + over) * 1e3:7.2f} ms  overhead "
-              f"{over:+6.1%} (quartiles {q1:+.0%}..{q3:+.0%})  target <= 10%: "
-              f"{_verdict(over <= 0.10)}")
+        print(
+            f"  {m:16s} {out[m]:7.0f} img/s  {base_s * (1 + over) * 1e3:7.2f} ms  overhead "
+            f"{over:+6.1%} (quartiles {q1:+.0%}..{q3:+.0%})  target <= 10%: "
+            f"{_verdict(over <= 0.10)}"
+        )
     print(f"  every method <= 10% overhead: {_verdict(ok)}")
     return out
 
@@ -117,15 +121,19 @@ def throughput(device: torch.device, pairs: int, batch: int) -> dict[str, float]
 def lesson_runs(device: torch.device, methods: list[str], size: dict[str, int]) -> dict[str, float]:
     """Wall seconds of one run of ``size`` (and its test evaluation) per method."""
     out = {}
-    print(f"\nRun of {size['train_size']} images x {size['epochs']} epochs (validation 2,000 "
-          f"every epoch, test 10,000 at the end), {device}:")
+    print(
+        f"\nRun of {size['train_size']} images x {size['epochs']} epochs (validation 2,000 "
+        f"every epoch, test 10,000 at the end), {device}:"
+    )
     for m in methods:
         config = RunConfig(**size, **METHODS[m])  # type: ignore[arg-type]
         t = time.perf_counter()
         result = train(config, device=device).result
         out[m] = time.perf_counter() - t
-        print(f"  {m:16s} {out[m]:6.1f} s  (test acc {result.test_acc:.3f})  "
-              f"target <= 60 s: {_verdict(out[m] <= 60)}")
+        print(
+            f"  {m:16s} {out[m]:6.1f} s  (test acc {result.test_acc:.3f})  "
+            f"target <= 60 s: {_verdict(out[m] <= 60)}"
+        )
     return out
 
 
@@ -144,8 +152,10 @@ def page_run(size: dict[str, int]) -> float:
         state = manager.status(config).state
         manager.close()
     ok = seconds <= 60 and state == "done"
-    print(f"  drop_block as the Train page runs it (background worker, 1 thread): "
-          f"{seconds:.1f} s, {state}  target <= 60 s: {_verdict(ok)}")
+    print(
+        f"  drop_block as the Train page runs it (background worker, 1 thread): "
+        f"{seconds:.1f} s, {state}  target <= 60 s: {_verdict(ok)}"
+    )
     return seconds
 
 
@@ -172,8 +182,10 @@ def cached_rerun() -> float:
         cache.weights(config)
         seconds = time.perf_counter() - t
         manager.close()
-    print(f"Cached rerun: {seconds * 1e3:.1f} ms, state {status.state!r}  "
-          f"(target < 1 s: {_verdict(seconds < 1 and status.state == 'cached')})")
+    print(
+        f"Cached rerun: {seconds * 1e3:.1f} ms, state {status.state!r}  "
+        f"(target < 1 s: {_verdict(seconds < 1 and status.state == 'cached')})"
+    )
     return seconds
 
 
@@ -196,9 +208,11 @@ def probe_latency(device: torch.device, samples: int) -> dict[str, float]:
     with training_in_background(**SIZES["lesson"]):
         busy = statistics.median(timed() for _ in range(samples))
     ratio = busy / idle
-    print(f"\nPlayground pass (ResNet-50 probe, {device}): idle {idle * 1e3:.0f} ms, while a "
-          f"run trains {busy * 1e3:.0f} ms: {ratio:.2f}x  (target <= 1.5x: "
-          f"{_verdict(ratio <= 1.5)})")
+    print(
+        f"\nPlayground pass (ResNet-50 probe, {device}): idle {idle * 1e3:.0f} ms, while a "
+        f"run trains {busy * 1e3:.0f} ms: {ratio:.2f}x  (target <= 1.5x: "
+        f"{_verdict(ratio <= 1.5)})"
+    )
     return {"idle_s": idle, "busy_s": busy, "ratio": ratio}
 
 
@@ -206,13 +220,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer rounds, one lesson run")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--batch", type=int, default=RunConfig().batch_size,
-                    help="training-step batch (default: the engine's, where the regularizers' "
-                         "share of a step is largest)")
+    ap.add_argument(
+        "--batch",
+        type=int,
+        default=RunConfig().batch_size,
+        help="training-step batch (default: the engine's, where the regularizers' "
+        "share of a step is largest)",
+    )
     ap.add_argument("--pairs", type=int, help="step pairs per method (default 200, quick 60)")
     ap.add_argument("--overhead-only", action="store_true", help="only the overhead table")
-    ap.add_argument("--default-malloc", action="store_true",
-                    help="keep glibc's adaptive heap thresholds (the engine's processes fix them)")
+    ap.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="keep glibc's adaptive heap thresholds (the engine's processes fix them)",
+    )
     args = ap.parse_args()
     device = torch.device(args.device)
     # As every training process of the engine does (CLI, Train page workers).

@@ -71,9 +71,11 @@ def press(label: str, key: str) -> tuple[Action, Action]:
 
 
 def _seed_button(page: object) -> object:
-    return page.locator('[data-testid="stNumberInput"]').filter(  # type: ignore[attr-defined]
-        has_text="Seed"
-    ).get_by_test_id("stNumberInputStepUp")
+    return (
+        page.locator('[data-testid="stNumberInput"]')  # type: ignore[attr-defined]
+        .filter(has_text="Seed")
+        .get_by_test_id("stNumberInputStepUp")
+    )
 
 
 SEED_UP: tuple[Action, Action] = (
@@ -84,8 +86,7 @@ SEED_UP: tuple[Action, Action] = (
 
 def method(name: str) -> tuple[Action, Action]:
     """Open the method drop-down (untimed: that is the person reading), then pick ``name``."""
-    return (lambda page: open_selectbox(page, "Regularizer"),
-            lambda page: pick_option(page, name))
+    return (lambda page: open_selectbox(page, "Regularizer"), lambda page: pick_option(page, name))
 
 
 # (name, untimed preparation, timed input)
@@ -202,7 +203,10 @@ def renderer_busy_ms(trace: Path) -> float:
 
 
 def measure(
-    url: str, changes: int, trace: Path | None = None, wait: str = "observer",
+    url: str,
+    changes: int,
+    trace: Path | None = None,
+    wait: str = "observer",
     pause: float = 0.0,
 ) -> list[dict[str, object]]:
     """Time ``changes`` control changes on the Playground at ``url``, the end noticed as
@@ -221,21 +225,31 @@ def measure(
         timed, read_status = WAITS[wait]
         status = read_status(page)
         if trace is not None:
-            browser.start_tracing(page=page, path=str(trace),
-                                  categories=["disabled-by-default-v8.cpu_profiler"])
+            browser.start_tracing(
+                page=page, path=str(trace), categories=["disabled-by-default-v8.cpu_profiler"]
+            )
         for i in range(changes):
             name, (prepare, act) = CHANGES[i % len(CHANGES)]
             time.sleep(pause)
             prepare(page)
             latency, shown, status = timed(page, act, status)
             pass_s = float(re.search(r"pass ([0-9.]+) s", status).group(1))  # type: ignore[union-attr]
-            rows.append({"change": name, "latency_s": latency, "pass_s": pass_s,
-                         "status_shown_s": shown,
-                         # Served from the shared cache: no pass ran for this change.
-                         "shared": "shared result" in status})
-            print(f"{i + 1:3d}  {name:24s} {rows[-1]['latency_s']:6.3f} s  (probe pass "
-                  f"{pass_s:.2f} s{', shared' if rows[-1]['shared'] else ''}, new status "
-                  f"line after {rows[-1]['status_shown_s']:.2f} s)", flush=True)
+            rows.append(
+                {
+                    "change": name,
+                    "latency_s": latency,
+                    "pass_s": pass_s,
+                    "status_shown_s": shown,
+                    # Served from the shared cache: no pass ran for this change.
+                    "shared": "shared result" in status,
+                }
+            )
+            print(
+                f"{i + 1:3d}  {name:24s} {rows[-1]['latency_s']:6.3f} s  (probe pass "
+                f"{pass_s:.2f} s{', shared' if rows[-1]['shared'] else ''}, new status "
+                f"line after {rows[-1]['status_shown_s']:.2f} s)",
+                flush=True,
+            )
         if trace is not None:
             time.sleep(1.0)  # the last change's images and layout
             browser.stop_tracing()
@@ -248,18 +262,33 @@ def main() -> None:
     parser.add_argument("--model", default=os.environ.get("DROPLAB_MODEL", "resnet50"))
     parser.add_argument("--changes", type=int, default=12)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    parser.add_argument("--renderer-cpu", action="store_true",
-                        help="also profile the page and print the renderer's busy ms per change")
-    parser.add_argument("--app-root", type=Path, default=ROOT,
-                        help="the checkout whose app.py to serve (default: this one); "
-                        "an older commit's checkout gives the 'before' of a comparison")
-    parser.add_argument("--wait", choices=sorted(WAITS), default="observer",
-                        help="notice a change's end by a DOM observer (default) or by "
-                        "Playwright polling every animation frame (the browser tests' wait)")
-    parser.add_argument("--pause", type=float, default=0.0,
-                        help="seconds between one change's end and the next change, as a "
-                        "person looks at the result (default 0: back to back, which also "
-                        "times the previous change's leftover work)")
+    parser.add_argument(
+        "--renderer-cpu",
+        action="store_true",
+        help="also profile the page and print the renderer's busy ms per change",
+    )
+    parser.add_argument(
+        "--app-root",
+        type=Path,
+        default=ROOT,
+        help="the checkout whose app.py to serve (default: this one); "
+        "an older commit's checkout gives the 'before' of a comparison",
+    )
+    parser.add_argument(
+        "--wait",
+        choices=sorted(WAITS),
+        default="observer",
+        help="notice a change's end by a DOM observer (default) or by "
+        "Playwright polling every animation frame (the browser tests' wait)",
+    )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        help="seconds between one change's end and the next change, as a "
+        "person looks at the result (default 0: back to back, which also "
+        "times the previous change's leftover work)",
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp())
@@ -290,14 +319,18 @@ def main() -> None:
     }
     if trace is not None:
         summary["renderer_busy_ms_per_change"] = renderer_busy_ms(trace) / len(rows)
-        print(f"renderer busy {summary['renderer_busy_ms_per_change']:.0f} ms per change "
-              "(V8 CPU profile of the page, idle excluded)")
+        print(
+            f"renderer busy {summary['renderer_busy_ms_per_change']:.0f} ms per change "
+            "(V8 CPU profile of the page, idle excluded)"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"ui_latency_{args.model}_{summary['device']}.json"
     out.write_text(json.dumps(summary, indent=2))
-    print(f"median {summary['median_s']:.3f} s, p90 {summary['p90_s']:.3f} s, "
-          f"max {summary['max_s']:.3f} s over {len(rows)} changes ({args.model}, "
-          f"{summary['device']}, end noticed by {args.wait}, {args.pause:g} s apart) -> {out}")
+    print(
+        f"median {summary['median_s']:.3f} s, p90 {summary['p90_s']:.3f} s, "
+        f"max {summary['max_s']:.3f} s over {len(rows)} changes ({args.model}, "
+        f"{summary['device']}, end noticed by {args.wait}, {args.pause:g} s apart) -> {out}"
+    )
 
 
 if __name__ == "__main__":

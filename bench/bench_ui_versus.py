@@ -78,8 +78,11 @@ def process_cpu_s(pid: int) -> float:
 def page_metrics(cdp: Any) -> tuple[float, float, float]:
     """(task, script, style + layout) seconds the page's main thread has spent so far."""
     got = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-    return (got["TaskDuration"], got["ScriptDuration"],
-            got["LayoutDuration"] + got["RecalcStyleDuration"])
+    return (
+        got["TaskDuration"],
+        got["ScriptDuration"],
+        got["LayoutDuration"] + got["RecalcStyleDuration"],
+    )
 
 
 def summarize(changes: list[Change]) -> dict[str, float]:
@@ -98,8 +101,7 @@ def summarize(changes: list[Change]) -> dict[str, float]:
 
 def ratios(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     """after / before of every figure both summaries hold (nan where before is 0)."""
-    return {k: (after[k] / before[k] if before[k] else float("nan"))
-            for k in before if k in after}
+    return {k: (after[k] / before[k] if before[k] else float("nan")) for k in before if k in after}
 
 
 class Side:
@@ -142,10 +144,12 @@ def interleave(urls: list[str], pids: list[int], changes: int) -> list[list[Chan
                     timed = sides[k].change(i)
                     if i >= WARM_UP:
                         done[k].append(timed)
-                        print(f"{i - WARM_UP + 1:3d} {'before' if k == 0 else 'after ':6s} "
-                              f"{timed.name:24s} {timed.latency_s:6.3f} s  page tasks "
-                              f"{timed.task_ms:5.0f} ms  server {timed.server_cpu_ms:5.0f} ms",
-                              flush=True)
+                        print(
+                            f"{i - WARM_UP + 1:3d} {'before' if k == 0 else 'after ':6s} "
+                            f"{timed.name:24s} {timed.latency_s:6.3f} s  page tasks "
+                            f"{timed.task_ms:5.0f} ms  server {timed.server_cpu_ms:5.0f} ms",
+                            flush=True,
+                        )
         finally:
             for side in sides:
                 side.browser.close()
@@ -155,14 +159,20 @@ def interleave(urls: list[str], pids: list[int], changes: int) -> list[list[Chan
 def _report(summaries: dict[str, dict[str, float]]) -> None:
     for label, s in summaries.items():
         goal = "met" if s["median_latency_s"] < GOAL_S else "NOT met"
-        print(f"{label:6s}: median {s['median_latency_s']:.3f} s (status line "
-              f"{s['median_status_shown_s']:.3f} s); page tasks {s['task_ms_per_change']:.0f} "
-              f"ms/change (script {s['script_ms_per_change']:.0f}, style+layout "
-              f"{s['style_layout_ms_per_change']:.0f}); server CPU "
-              f"{s['server_cpu_ms_per_change']:.0f} ms/change; median < {GOAL_S} s: {goal}")
+        print(
+            f"{label:6s}: median {s['median_latency_s']:.3f} s (status line "
+            f"{s['median_status_shown_s']:.3f} s); page tasks {s['task_ms_per_change']:.0f} "
+            f"ms/change (script {s['script_ms_per_change']:.0f}, style+layout "
+            f"{s['style_layout_ms_per_change']:.0f}); server CPU "
+            f"{s['server_cpu_ms_per_change']:.0f} ms/change; median < {GOAL_S} s: {goal}"
+        )
     r = ratios(summaries["before"], summaries["after"])
-    print("after / before: " + ", ".join(
-        f"{k.removesuffix('_per_change').removesuffix('_s')} {v:.2f}" for k, v in r.items()))
+    print(
+        "after / before: "
+        + ", ".join(
+            f"{k.removesuffix('_per_change').removesuffix('_s')} {v:.2f}" for k, v in r.items()
+        )
+    )
 
 
 def main() -> None:
@@ -191,14 +201,24 @@ def main() -> None:
     _report(summaries)
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"ui_versus_{args.model}.json"
-    out.write_text(json.dumps({
-        "what": "Playground changes interleaved between two checkouts, in Chromium",
-        "before": str(roots[0]), "after": str(roots[1]), "model": args.model,
-        "summaries": summaries, "ratios": ratios(summaries["before"], summaries["after"]),
-        "changes": {"before": [asdict(c) for c in done[0]],
-                    "after": [asdict(c) for c in done[1]]},
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "what": "Playground changes interleaved between two checkouts, in Chromium",
+                "before": str(roots[0]),
+                "after": str(roots[1]),
+                "model": args.model,
+                "summaries": summaries,
+                "ratios": ratios(summaries["before"], summaries["after"]),
+                "changes": {
+                    "before": [asdict(c) for c in done[0]],
+                    "after": [asdict(c) for c in done[1]],
+                },
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            },
+            indent=2,
+        )
+    )
     print(f"-> {out}")
 
 

@@ -18,7 +18,11 @@ import torch.utils.benchmark as tb
 RESULTS = Path(__file__).resolve().parent / "results"
 
 __all__ = [
-    "RESULTS", "environment", "interleaved_medians", "median_seconds", "training_in_background",
+    "RESULTS",
+    "environment",
+    "interleaved_medians",
+    "median_seconds",
+    "training_in_background",
     "write_json",
 ]
 
@@ -35,7 +39,9 @@ def median_seconds(fn: Callable[[], object], min_run_time: float = 1.0) -> float
 
 
 def interleaved_medians(
-    candidates: Mapping[str, Callable[[], object]], rounds: int = 5, min_run_time: float = 0.2,
+    candidates: Mapping[str, Callable[[], object]],
+    rounds: int = 5,
+    min_run_time: float = 0.2,
 ) -> dict[str, float]:
     """Median over ``rounds`` of each candidate's steady-state median, candidates interleaved.
 
@@ -47,7 +53,7 @@ def interleaved_medians(
     names = list(candidates)
     per_round: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             per_round[name].append(median_seconds(candidates[name], min_run_time))
     return {name: statistics.median(times) for name, times in per_round.items()}
 
@@ -94,8 +100,9 @@ def training_in_background(train_size: int = 1000, epochs: int = 10) -> Iterator
         def keep_training() -> None:
             seed = 0
             while not stop.is_set():
-                config = RunConfig(train_size=train_size, epochs=epochs, method="drop_block",
-                                   p=0.1, seed=seed)
+                config = RunConfig(
+                    train_size=train_size, epochs=epochs, method="drop_block", p=0.1, seed=seed
+                )
                 manager.submit(config, "bench")
                 while not stop.is_set() and not manager.status(config).finished:
                     if manager.status(config).fraction > 0.02:

@@ -83,8 +83,14 @@ FINISHED_FRAGMENT = ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCES
 FINISHED_OK = frozenset({FINISHED_FULL, FINISHED_FRAGMENT})
 FINISHED_RERUN = ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN
 WIDGET_KINDS = {
-    "slider", "number_input", "checkbox", "selectbox", "radio", "button_group",
-    "multiselect", "button",
+    "slider",
+    "number_input",
+    "checkbox",
+    "selectbox",
+    "radio",
+    "button_group",
+    "multiselect",
+    "button",
 }
 # Text that legitimately differs between two runs of the same link (wall-clock timings);
 # everything else on the page must be identical for the isolation check.
@@ -150,8 +156,10 @@ class Run:
 
     def redrew(self, widget_id: str) -> bool:
         """Whether this run drew the widget ``widget_id`` again."""
-        return any(kind in WIDGET_KINDS and proto.id == widget_id and path in self.drawn
-                   for path, (kind, proto) in self.elements.items())
+        return any(
+            kind in WIDGET_KINDS and proto.id == widget_id and path in self.drawn
+            for path, (kind, proto) in self.elements.items()
+        )
 
     def fragment_of(self, widget_id: str) -> str:
         """Id of the fragment that drew the widget ``widget_id`` ("" for none)."""
@@ -230,7 +238,9 @@ class Session:
         """Connect and run the page for this session's link (the page load)."""
         ws_url = self.base_url.replace("http://", "ws://", 1) + "/_stcore/stream"
         self.ws = websocket.create_connection(
-            ws_url, subprotocols=["streamlit"], timeout=self.timeout,
+            ws_url,
+            subprotocols=["streamlit"],
+            timeout=self.timeout,
             origin=self.base_url,
         )
         return self._run(WidgetStates())
@@ -258,8 +268,11 @@ class Session:
         """Click the lesson preset ``name`` (a pills widget keyed ``preset``, not in the URL)."""
         if self.last is None:
             raise ProtocolError("open() the session first")
-        found = [(kind, proto) for kind, proto in self.last.widgets(bound=False).values()
-                 if proto.id.endswith("-preset")]
+        found = [
+            (kind, proto)
+            for kind, proto in self.last.widgets(bound=False).values()
+            if proto.id.endswith("-preset")
+        ]
         if not found:
             raise ProtocolError("no lesson presets on the page")
         states = WidgetStates()
@@ -372,8 +385,9 @@ class Session:
             elif kind == "script_finished":
                 if fwd.script_finished == FINISHED_RERUN:
                     continue  # interrupted by a newer rerun, which follows
-                for path in [p for p in elements if p not in drawn
-                             and (full or owners.get(p, "") in ran)]:
+                for path in [
+                    p for p in elements if p not in drawn and (full or owners.get(p, "") in ran)
+                ]:
                     elements.pop(path)
                     owners.pop(path, None)
                 run = Run(
@@ -431,7 +445,10 @@ SEED_KEY = "seed"
 # The control changes of a class that follows the lesson: few distinct settings, which
 # sessions revisit out of phase. Values are what the links carry (formatted values).
 STEPS: tuple[tuple[str, Any], ...] = (
-    ("keep", 0.8), ("block", 5), ("keep", 0.9), ("block", 7),
+    ("keep", 0.8),
+    ("block", 5),
+    ("keep", 0.9),
+    ("block", 7),
 )
 PRESET = "Paper setting"
 
@@ -443,7 +460,8 @@ STATUS_MARK = "masks fingerprint"
 # The settings a pass ran with, from the same line (the parts the scenarios change).
 STATUS_SETTINGS = re.compile(
     r"keep_prob (?P<keep>[\d.]+) · block (?P<block>\d+) · γ (?P<gamma>\w+) · "
-    r"(?P<seeding>\w+) seeds .*· seed (?P<seed>\d+) ·")
+    r"(?P<seeding>\w+) seeds .*· seed (?P<seed>\d+) ·"
+)
 SHARED = re.compile(rf"\s*\({re.escape(SHARED_MARK)}\)")
 
 
@@ -472,8 +490,9 @@ def expected_problems(run: Run, seed: int, bits: Sequence[str]) -> list[str]:
     shown = {int(m) for t in run.texts() for m in STATUS_SEED.findall(t)}
     problems = [] if shown == {seed} else [f"expected seed {seed}, page shows {sorted(shown)}"]
     line = status_line(run)
-    problems += [f"expected '{b}' in the status line: {line[:160]!r}" for b in bits
-                 if b not in line]
+    problems += [
+        f"expected '{b}' in the status line: {line[:160]!r}" for b in bits if b not in line
+    ]
     return problems
 
 
@@ -562,11 +581,19 @@ def _record(run: Run, report: SessionReport) -> None:
     report.shared.append(is_shared(run))
     found = STATUS_SETTINGS.search(status_line(run))
     if found and not report.shared[-1]:
-        report.passes.append((float(found["keep"]), int(found["block"]), found["gamma"],
-                              found["seeding"], int(found["seed"])))
+        report.passes.append(
+            (
+                float(found["keep"]),
+                int(found["block"]),
+                found["gamma"],
+                found["seeding"],
+                int(found["seed"]),
+            )
+        )
     report.probe_s.extend(float(m) for m in STATUS_PASS.findall(status_line(run)))
-    report.summaries.append(TIMING.sub("<t>", SHARED.sub("", status_line(run)))
-                            .split(" · masks")[0])
+    report.summaries.append(
+        TIMING.sub("<t>", SHARED.sub("", status_line(run))).split(" · masks")[0]
+    )
 
 
 def _open(base_url: str, plan: Plan, report: SessionReport, timeout: float) -> Session:
@@ -609,7 +636,10 @@ def _await_start(sess: Session | None, start: threading.Barrier, timeout: float)
 
 
 def _lifecycle(
-    base_url: str, plan: Plan, timeout: float, start: threading.Barrier,
+    base_url: str,
+    plan: Plan,
+    timeout: float,
+    start: threading.Barrier,
     body: Callable[[Session, SessionReport], None],
 ) -> SessionReport:
     """Open the session on ``plan``'s link, wait for everyone, run ``body``, close; any
@@ -631,8 +661,13 @@ def _lifecycle(
 
 
 def drive(
-    base_url: str, plan: Plan, think_s: float, rng: random.Random, timeout: float,
-    start: threading.Barrier, deadline: float,
+    base_url: str,
+    plan: Plan,
+    think_s: float,
+    rng: random.Random,
+    timeout: float,
+    start: threading.Barrier,
+    deadline: float,
 ) -> SessionReport:
     """One session: open its link, then make its changes with a think time between them.
 
@@ -660,8 +695,12 @@ def drive(
 
 
 def burst_drive(
-    base_url: str, window_s: float, rng: random.Random, timeout: float,
-    start: threading.Barrier, deadline: float,
+    base_url: str,
+    window_s: float,
+    rng: random.Random,
+    timeout: float,
+    start: threading.Barrier,
+    deadline: float,
 ) -> SessionReport:
     """(b) One student of a burst: open the default link, then click the lesson preset at
     a random moment within ``window_s`` of the teacher saying so."""
@@ -795,14 +834,21 @@ class Yardstick:
         for _ in range(repeats + 2):
             self._seed += 1
             t0 = time.process_time()
-            probe(self._loaded.model, self._x, self._settings, seed=self._seed,
-                  record=self._record, reuse=self._reuse)
+            probe(
+                self._loaded.model,
+                self._x,
+                self._settings,
+                seed=self._seed,
+                record=self._record,
+                reuse=self._reuse,
+            )
             times.append(time.process_time() - t0)
         self.last = statistics.median(times[2:])
         return self.last
 
-    def relative(self, passes: Sequence[tuple[float, int, str, str, int]],
-                 sample: int = 12) -> float:
+    def relative(
+        self, passes: Sequence[tuple[float, int, str, str, int]], sample: int = 12
+    ) -> float:
         """CPU of the passes a phase ran (up to ``sample`` of them) over the yardstick's,
         measured alternately now: the phase's own pass CPU is this times the bracket.
 
@@ -819,17 +865,28 @@ class Yardstick:
         own, ref = 0.0, 0.0
         for keep, block, gamma, seeding, seed in chosen:
             # ProbeSettings checks both names (a status line we cannot read would raise).
-            settings = ProbeSettings(p=drop_probability(keep), block_size=block,
-                                     gamma=cast(Any, gamma), seeding=cast(Any, seeding),
-                                     stages=self._settings.stages)
+            settings = ProbeSettings(
+                p=drop_probability(keep),
+                block_size=block,
+                gamma=cast(Any, gamma),
+                seeding=cast(Any, seeding),
+                stages=self._settings.stages,
+            )
             record = {site_names(self._loaded.model, settings)[0]}  # as the page does
             t0 = time.process_time()
-            probe(self._loaded.model, self._x, settings, seed=seed, record=record,
-                  reuse=self._reuse)
+            probe(
+                self._loaded.model, self._x, settings, seed=seed, record=record, reuse=self._reuse
+            )
             t1 = time.process_time()
             self._seed += 1
-            probe(self._loaded.model, self._x, self._settings, seed=self._seed,
-                  record=self._record, reuse=self._reuse)
+            probe(
+                self._loaded.model,
+                self._x,
+                self._settings,
+                seed=self._seed,
+                record=self._record,
+                reuse=self._reuse,
+            )
             own, ref = own + t1 - t0, ref + time.process_time() - t1
         return own / ref
 
@@ -847,13 +904,20 @@ class Yardstick:
         now (unless held), and their mean (what the phase's ratio divides by)."""
         before = self.last
         after = before if self._held else self.measure()
-        return {"probe_cpu_before_s": before, "probe_cpu_after_s": after,
-                "probe_cpu_s": (before + after) / 2}
+        return {
+            "probe_cpu_before_s": before,
+            "probe_cpu_after_s": after,
+            "probe_cpu_s": (before + after) / 2,
+        }
 
 
 def run_phase(
-    server_pid: int, reports: list[SessionReport], workers: list[threading.Thread],
-    start: threading.Barrier, timeout: float, deadline: float,
+    server_pid: int,
+    reports: list[SessionReport],
+    workers: list[threading.Thread],
+    start: threading.Barrier,
+    timeout: float,
+    deadline: float,
 ) -> dict[str, Any]:
     """Run the sessions' threads; server CPU, memory and wall time of the measured part."""
     with MemorySampler(server_pid) as mem:
@@ -882,8 +946,10 @@ def run_phase(
         "wall_s": wall,
         "server_cpu_s_per_interaction": cpu / n if n else float("nan"),
         "server_cpu_utilisation": cpu / wall if wall > 0 else float("nan"),
-        **{f"server_{k}_cpu_s_per_interaction": v / n if n else float("nan")
-           for k, v in split.items()},
+        **{
+            f"server_{k}_cpu_s_per_interaction": v / n if n else float("nan")
+            for k, v in split.items()
+        },
         "client_cpu_s_per_interaction": client_cpu / n if n else float("nan"),
         "server_threads": threads,
         "rss_before_mb": rss_before,
@@ -893,8 +959,12 @@ def run_phase(
 
 
 def summarise(
-    reports: Sequence[SessionReport], measured: Mapping[str, Any], base_url: str,
-    timeout: float, replays: int, yard: Yardstick,
+    reports: Sequence[SessionReport],
+    measured: Mapping[str, Any],
+    base_url: str,
+    timeout: float,
+    replays: int,
+    yard: Yardstick,
 ) -> dict[str, Any]:
     """The figures every scenario reports, from its sessions' reports."""
     bracket = yard.bracket()  # before the solo replays below load the server again
@@ -907,8 +977,11 @@ def summarise(
     for r in [r for r in reports if r.final_query and r.fingerprint][:replays]:
         solo = replay(base_url, r.final_query, timeout)
         if solo != r.fingerprint:
-            diff = next((a, b) for a, b in zip(r.fingerprint, solo, strict=True) if a != b) \
-                if len(solo) == len(r.fingerprint) else (len(r.fingerprint), len(solo))
+            diff = (
+                next((a, b) for a, b in zip(r.fingerprint, solo, strict=True) if a != b)
+                if len(solo) == len(r.fingerprint)
+                else (len(r.fingerprint), len(solo))
+            )
             isolation.append(f"seed {r.seed}: page differs from solo replay: {diff}")
     cpu = measured["server_cpu_s_per_interaction"]
     return {
@@ -918,8 +991,9 @@ def summarise(
         "p95_s": percentile(latencies, 0.95),
         "max_s": max(latencies, default=float("nan")),
         "page_load_p50_s": percentile([r.load_s for r in reports], 0.50),
-        "throughput_per_s": (len(latencies) / measured["wall_s"]
-                             if measured["wall_s"] > 0 else float("nan")),
+        "throughput_per_s": (
+            len(latencies) / measured["wall_s"] if measured["wall_s"] > 0 else float("nan")
+        ),
         "errors": len(errors),
         "error_samples": errors[:5],
         "isolation_violations": len(isolation),
@@ -939,7 +1013,9 @@ def summarise(
         # with shared results mixed in, an upper bound on that for the computed ones.
         "cpu_over_in_place_pass_cpu": (
             cpu / measured["server_passes_cpu_s_per_interaction"]
-            if measured["server_passes_cpu_s_per_interaction"] > 0 else float("nan")),
+            if measured["server_passes_cpu_s_per_interaction"] > 0
+            else float("nan")
+        ),
         # Other work on the machine skews every figure above; this says how much.
         "loadavg_1min_after": os.getloadavg()[0],
     }
@@ -947,16 +1023,20 @@ def summarise(
 
 def _against_passes(row: Mapping[str, Any]) -> str:
     """The row's CPU against the passes it ran, measured after and in place."""
-    split = (f"loop {row['server_event_loop_cpu_s_per_interaction'] * 1000:.0f} ms, runs "
-             f"{row['server_script_runs_cpu_s_per_interaction'] * 1000:.0f} ms")
+    split = (
+        f"loop {row['server_event_loop_cpu_s_per_interaction'] * 1000:.0f} ms, runs "
+        f"{row['server_script_runs_cpu_s_per_interaction'] * 1000:.0f} ms"
+    )
     if not row["passes_computed"]:
         return f"no pass of its own: {split}"
     if 2 * row["passes_computed"] < row["interactions"]:
         # Mostly shared: a ratio to the few passes says nothing about one interaction.
         return f"{row['passes_computed']} passes of its own: {split}"
-    return (f"{row['cpu_per_interaction_over_own_pass_cpu']:.2f}x own passes, "
-            f"{row['own_pass_over_probe_cpu']:.2f}x probe; "
-            f"{row['cpu_over_in_place_pass_cpu']:.2f}x in place: {split}")
+    return (
+        f"{row['cpu_per_interaction_over_own_pass_cpu']:.2f}x own passes, "
+        f"{row['own_pass_over_probe_cpu']:.2f}x probe; "
+        f"{row['cpu_over_in_place_pass_cpu']:.2f}x in place: {split}"
+    )
 
 
 def _print(name: str, row: Mapping[str, Any]) -> None:
@@ -979,8 +1059,15 @@ _session_numbers = itertools.count()
 
 
 def think_phase(
-    base_url: str, server_pid: int, k: int, plan_of: Any, interactions: int,
-    think_s: float, args: argparse.Namespace, deadline: float, yard: Yardstick,
+    base_url: str,
+    server_pid: int,
+    k: int,
+    plan_of: Any,
+    interactions: int,
+    think_s: float,
+    args: argparse.Namespace,
+    deadline: float,
+    yard: Yardstick,
 ) -> dict[str, Any]:
     """K sessions following ``plan_of(index, interactions, rng)`` with think time."""
     start = threading.Barrier(k + 1)
@@ -993,8 +1080,7 @@ def think_phase(
     reports = [SessionReport(seed=p.seed) for p in plans]
 
     def worker(i: int) -> None:
-        reports[i] = drive(base_url, plans[i], think_s, rngs[i], args.timeout, start,
-                           deadline)
+        reports[i] = drive(base_url, plans[i], think_s, rngs[i], args.timeout, start, deadline)
 
     workers = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(k)]
     measured = run_phase(server_pid, reports, workers, start, args.timeout, deadline)
@@ -1002,7 +1088,11 @@ def think_phase(
 
 
 def burst_phase(
-    base_url: str, server_pid: int, k: int, args: argparse.Namespace, deadline: float,
+    base_url: str,
+    server_pid: int,
+    k: int,
+    args: argparse.Namespace,
+    deadline: float,
     yard: Yardstick,
 ) -> dict[str, Any]:
     """(b) K sessions click the same preset within ``args.burst_window`` seconds."""
@@ -1010,9 +1100,14 @@ def burst_phase(
     reports = [SessionReport(seed=0) for _ in range(k)]
 
     def worker(i: int) -> None:
-        reports[i] = burst_drive(base_url, args.burst_window,
-                                 random.Random(args.rng_seed * 7919 + i), args.timeout,
-                                 start, deadline)
+        reports[i] = burst_drive(
+            base_url,
+            args.burst_window,
+            random.Random(args.rng_seed * 7919 + i),
+            args.timeout,
+            start,
+            deadline,
+        )
 
     workers = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(k)]
     measured = run_phase(server_pid, reports, workers, start, args.timeout, deadline)
@@ -1020,7 +1115,12 @@ def burst_phase(
 
 
 def soak(
-    base_url: str, server_pid: int, n: int, timeout: float, deadline: float, seed: int,
+    base_url: str,
+    server_pid: int,
+    n: int,
+    timeout: float,
+    deadline: float,
+    seed: int,
 ) -> dict[str, Any]:
     """``n`` interactions in one session; server memory after every interaction."""
     proc = psutil.Process(server_pid)
@@ -1045,7 +1145,7 @@ def soak(
         errors.append(str(err))
     finally:
         sess.close()
-    warm = rss[len(rss) // 5:]  # the first fifth fills caches and allocator pools
+    warm = rss[len(rss) // 5 :]  # the first fifth fills caches and allocator pools
     slope = _slope(warm) * 100 if len(warm) > 2 else float("nan")
     marks = {i + 1: round(rss[i], 1) for i in range(len(rss)) if (i + 1) % 50 == 0}
     return {
@@ -1079,7 +1179,9 @@ def start_server(env: Mapping[str, str], port: int, log: Path) -> subprocess.Pop
     full_env = {**os.environ, **env, "PORT": str(port), "DROPLAB_ADDRESS": "127.0.0.1"}
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            ["bash", str(ROOT / "scripts" / "serve.sh")], env=full_env, stdout=out,
+            ["bash", str(ROOT / "scripts" / "serve.sh")],
+            env=full_env,
+            stdout=out,
             stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 180
@@ -1096,29 +1198,43 @@ def start_server(env: Mapping[str, str], port: int, log: Path) -> subprocess.Pop
 
 
 def k_search(
-    name: str, plan_of: Any, base_url: str, pid: int, args: argparse.Namespace,
-    ks: Sequence[int], interactions: int, think_s: float, deadline: float, yard: Yardstick,
+    name: str,
+    plan_of: Any,
+    base_url: str,
+    pid: int,
+    args: argparse.Namespace,
+    ks: Sequence[int],
+    interactions: int,
+    think_s: float,
+    deadline: float,
+    yard: Yardstick,
 ) -> dict[str, Any]:
     """Phases at growing K until p95 reaches the target; the largest K that met it."""
     rows, largest = [], None
     for k in ks:
         if time.monotonic() > deadline:
             break
-        row = think_phase(base_url, pid, k, plan_of, interactions, think_s, args, deadline,
-                          yard)
+        row = think_phase(base_url, pid, k, plan_of, interactions, think_s, args, deadline, yard)
         rows.append(row)
         _print(name, row)
         ok = row["p95_s"] < args.p95_target and not row["errors"]
         if not ok:
             break
         largest = k
-    return {"think_s": think_s, "p95_target_s": args.p95_target, "largest_k": largest,
-            "phases": rows}
+    return {
+        "think_s": think_s,
+        "p95_target_s": args.p95_target,
+        "largest_k": largest,
+        "phases": rows,
+    }
 
 
 @contextlib.contextmanager
 def _server(
-    args: argparse.Namespace, ap: argparse.ArgumentParser, tmp: Path, name: str,
+    args: argparse.Namespace,
+    ap: argparse.ArgumentParser,
+    tmp: Path,
+    name: str,
 ) -> Iterator[tuple[str, int]]:
     """``(base_url, pid)`` of the server under test: ``--url``'s, else a fresh one that is
     stopped afterwards. Its first session (the model load) is not measured."""
@@ -1129,8 +1245,10 @@ def _server(
     else:
         port = free_port()
         env = {
-            "DROPLAB_MODEL": args.model, "DROPLAB_WEIGHTS": "random",
-            "TORCH_HOME": str(tmp / "torch-home"), "PYTHONUNBUFFERED": "1",
+            "DROPLAB_MODEL": args.model,
+            "DROPLAB_WEIGHTS": "random",
+            "TORCH_HOME": str(tmp / "torch-home"),
+            "PYTHONUNBUFFERED": "1",
         }
         proc = start_server(env, port, tmp / f"server-{name}.log")
         base_url, pid = f"http://127.0.0.1:{port}", proc.pid
@@ -1143,18 +1261,36 @@ def _server(
 
 
 def run_scenario(
-    name: str, base_url: str, pid: int, args: argparse.Namespace, deadline: float,
+    name: str,
+    base_url: str,
+    pid: int,
+    args: argparse.Namespace,
+    deadline: float,
     yard: Yardstick,
 ) -> Any:
     """One scenario's phases against the server; prints a line per phase."""
     if name in ("class", "class_train", "explore"):
-        plan_of, ks = (explore_plan, args.explore_k) if name == "explore" else \
-            (class_plan, args.class_k)
-        training = training_in_background(**SIZES["lesson"]) if name == "class_train" \
+        plan_of, ks = (
+            (explore_plan, args.explore_k) if name == "explore" else (class_plan, args.class_k)
+        )
+        training = (
+            training_in_background(**SIZES["lesson"])
+            if name == "class_train"
             else contextlib.nullcontext()
-        with training, (yard.held() if name == "class_train" else contextlib.nullcontext()):
-            return k_search(name, plan_of, base_url, pid, args, ks, args.interactions,
-                            args.think, deadline, yard)
+        )
+        with training, yard.held() if name == "class_train" else contextlib.nullcontext():
+            return k_search(
+                name,
+                plan_of,
+                base_url,
+                pid,
+                args,
+                ks,
+                args.interactions,
+                args.think,
+                deadline,
+                yard,
+            )
     if name == "burst":
         row = burst_phase(base_url, pid, args.burst, args, deadline, yard)
         _print(name, row)
@@ -1162,8 +1298,11 @@ def run_scenario(
     if name == "closed":
         rows = []
         for k in args.sessions:
-            rows.append(think_phase(base_url, pid, k, explore_plan, args.interactions, 0.0,
-                                    args, deadline, yard))
+            rows.append(
+                think_phase(
+                    base_url, pid, k, explore_plan, args.interactions, 0.0, args, deadline, yard
+                )
+            )
             _print(name, rows[-1])
         return rows
     s = soak(base_url, pid, args.soak, args.timeout, deadline, 1000)
@@ -1182,20 +1321,37 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", help="use a running server (give --server-pid for memory)")
     ap.add_argument("--server-pid", type=int)
-    ap.add_argument("--scenarios", nargs="+",
-                    default=["class", "class_train", "burst", "explore"],
-                    choices=["class", "class_train", "burst", "explore", "closed", "soak"])
-    ap.add_argument("--class-k", type=int, nargs="+", default=[10, 20, 40, 60, 80],
-                    help="(a) and (c): sessions per phase, tried in order until p95 fails")
+    ap.add_argument(
+        "--scenarios",
+        nargs="+",
+        default=["class", "class_train", "burst", "explore"],
+        choices=["class", "class_train", "burst", "explore", "closed", "soak"],
+    )
+    ap.add_argument(
+        "--class-k",
+        type=int,
+        nargs="+",
+        default=[10, 20, 40, 60, 80],
+        help="(a) and (c): sessions per phase, tried in order until p95 fails",
+    )
     ap.add_argument("--explore-k", type=int, nargs="+", default=[5, 10, 20, 40])
     ap.add_argument("--interactions", type=int, default=6, help="per session and phase")
-    ap.add_argument("--think", type=float, default=15.0,
-                    help="(a), (c): mean seconds between a student's changes")
+    ap.add_argument(
+        "--think",
+        type=float,
+        default=15.0,
+        help="(a), (c): mean seconds between a student's changes",
+    )
     ap.add_argument("--p95-target", type=float, default=2.0)
     ap.add_argument("--burst", type=int, default=100, help="(b): sessions in the burst")
     ap.add_argument("--burst-window", type=float, default=2.0, help="(b): seconds")
-    ap.add_argument("--sessions", type=int, nargs="+", default=[1, 8, 32],
-                    help="closed: K sessions, no think time, distinct settings")
+    ap.add_argument(
+        "--sessions",
+        type=int,
+        nargs="+",
+        default=[1, 8, 32],
+        help="closed: K sessions, no think time, distinct settings",
+    )
     ap.add_argument("--soak", type=int, default=500, help="soak: interactions")
     ap.add_argument("--model", default="resnet50")
     ap.add_argument("--timeout", type=float, default=180.0, help="per run")
@@ -1209,9 +1365,12 @@ def main() -> int:
     yard = Yardstick(args.model)
     print(f"probe pass: {yard.last:.3f} CPU-s (measured again after every phase)", flush=True)
     results: dict[str, Any] = {
-        "model": args.model, "cpus": os.cpu_count(), "probe_cpu_s_at_start": yard.last,
+        "model": args.model,
+        "cpus": os.cpu_count(),
+        "probe_cpu_s_at_start": yard.last,
         "torch_threads": os.environ.get("OMP_NUM_THREADS", "default"),
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"), "args": vars(args),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "args": vars(args),
     }
     with tempfile.TemporaryDirectory(prefix="droplab-load-") as tmp:
         for name in args.scenarios:
@@ -1222,13 +1381,19 @@ def main() -> int:
                 results[name] = run_scenario(name, base_url, pid, args, deadline, yard)
     for name in ("class", "class_train", "explore"):
         if name in results:
-            print(f"{name}: largest K at p95 < {args.p95_target:g} s: "
-                  f"{results[name]['largest_k']}")
+            print(f"{name}: largest K at p95 < {args.p95_target:g} s: {results[name]['largest_k']}")
     path = write_json("load_test", results)
     print(f"wrote {path}")
-    rows = [*results.get("closed", []), *([results["burst"]] if "burst" in results else []),
-            *(r for n in ("class", "class_train", "explore") if n in results
-              for r in results[n]["phases"])]
+    rows = [
+        *results.get("closed", []),
+        *([results["burst"]] if "burst" in results else []),
+        *(
+            r
+            for n in ("class", "class_train", "explore")
+            if n in results
+            for r in results[n]["phases"]
+        ),
+    ]
     bad = sum(r["errors"] + r["isolation_violations"] for r in rows)
     return 1 if bad or results.get("soak", {}).get("errors") else 0
 

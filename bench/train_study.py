@@ -41,19 +41,29 @@ def variants(base: RunConfig) -> dict[str, RunConfig]:
         for keep in keeps:
             out[f"{method} keep {keep}"] = replace(base, method=method, p=drop_probability(keep))
     for bs in (1, 3, 5):
-        out[f"drop_block keep 0.9 block {bs}"] = replace(base, method="drop_block", p=0.1,
-                                                         block_size=bs)
-    out["drop_block keep 1.0 -> 0.9 (scheduled)"] = replace(base, method="drop_block", p=0.1,
-                                                            schedule=True)
+        out[f"drop_block keep 0.9 block {bs}"] = replace(
+            base, method="drop_block", p=0.1, block_size=bs
+        )
+    out["drop_block keep 1.0 -> 0.9 (scheduled)"] = replace(
+        base, method="drop_block", p=0.1, schedule=True
+    )
     return out
 
 
 # Computed first: the paper setting of every method, the block sizes and the schedule, so
 # a study cut short still answers the main questions.
-_FIRST = ("none", "dropout keep 0.7", "spatial_dropout keep 0.9", "drop_block keep 0.9",
-          "drop_path keep 0.9", "drop_connect keep 0.9", "drop_block keep 0.9 block 1",
-          "drop_block keep 0.9 block 3", "drop_block keep 0.9 block 5",
-          "drop_block keep 1.0 -> 0.9 (scheduled)")
+_FIRST = (
+    "none",
+    "dropout keep 0.7",
+    "spatial_dropout keep 0.9",
+    "drop_block keep 0.9",
+    "drop_path keep 0.9",
+    "drop_connect keep 0.9",
+    "drop_block keep 0.9 block 1",
+    "drop_block keep 0.9 block 3",
+    "drop_block keep 0.9 block 5",
+    "drop_block keep 1.0 -> 0.9 (scheduled)",
+)
 
 
 def main() -> int:
@@ -64,8 +74,10 @@ def main() -> int:
     ap.add_argument("--json", default=None, help="write every result here")
     args = ap.parse_args()
     base = RunConfig(**SIZES[args.size])
-    arms = {label: [replace(c, seed=s) for s in range(args.seeds)]
-            for label, c in variants(base).items()}
+    arms = {
+        label: [replace(c, seed=s) for s in range(args.seeds)]
+        for label, c in variants(base).items()
+    }
     manager = RunManager(RunCache(), workers=args.workers, niceness=5, threads=1)
     order = [*_FIRST, *(label for label in arms if label not in _FIRST)]
     todo = [c for label in order for c in arms[label]]
@@ -83,16 +95,23 @@ def main() -> int:
     results: dict[str, list[RunResult]] = {}
     for label, cs in arms.items():
         results[label] = [r for r in (manager.cache.result(c) for c in cs) if r is not None]
-    print(f"\n{args.size}: {base.train_size} images x {base.epochs} epochs, "
-          f"{args.seeds} seeds, mean ± sd\n")
+    print(
+        f"\n{args.size}: {base.train_size} images x {base.epochs} epochs, "
+        f"{args.seeds} seeds, mean ± sd\n"
+    )
     print("| variant | best val acc | final val acc | test acc | gap (train-val) | dropped |")
     print("|---|---|---|---|---|---|")
     for row in summarize(results):
-        print(f"| {row.label} | {row.best_val_acc} | {row.final_val_acc} | {row.test_acc} | "
-              f"{row.gap} | {row.dropped.mean:.3f} |")
+        print(
+            f"| {row.label} | {row.best_val_acc} | {row.final_val_acc} | {row.test_acc} | "
+            f"{row.gap} | {row.dropped.mean:.3f} |"
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {label: [r.to_dict() for r in rs] for label, rs in results.items()}, indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {label: [r.to_dict() for r in rs] for label, rs in results.items()}, indent=1
+            )
+        )
     return 0
 
 

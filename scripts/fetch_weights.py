@@ -43,7 +43,8 @@ def main() -> int:
     """Fetch, publish and verify the weights; non-zero exit if "auto" would not find them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--model", default=os.environ.get("DROPLAB_MODEL") or "resnet50",
+        "--model",
+        default=os.environ.get("DROPLAB_MODEL") or "resnet50",
         choices=models.MODEL_NAMES,
     )
     args = parser.parse_args()

@@ -40,8 +40,11 @@ def maps_for(height: int, width: int, elements: int = 1 << 21, minimum: int = 25
 
 def result_tensors(result: ProbeResult) -> list[torch.Tensor | None]:
     """Every tensor of a probe result, the sites' masks and activations included."""
-    out = [getattr(result, f.name) for f in fields(result)
-           if isinstance(getattr(result, f.name), torch.Tensor)]
+    out = [
+        getattr(result, f.name)
+        for f in fields(result)
+        if isinstance(getattr(result, f.name), torch.Tensor)
+    ]
     for site in result.sites:
         out += [site.keep_mask, site.before, site.after]
     return out
@@ -65,6 +68,9 @@ def html_stats(body: str) -> dict[str, str]:
 def image_captions(at: Any) -> str:
     """Captions of an AppTest page's image elements and of its inline HTML figures
     (:mod:`pages.ui.pixel_html`), one per line."""
-    inline = [html.unescape(c) for h in at.get("html")
-              for c in re.findall(r"<figcaption[^>]*>([^<]*)</figcaption>", h.value)]
+    inline = [
+        html.unescape(c)
+        for h in at.get("html")
+        for c in re.findall(r"<figcaption[^>]*>([^<]*)</figcaption>", h.value)
+    ]
     return "\n".join([img.caption for i in at.image for img in i.proto.imgs] + inline)

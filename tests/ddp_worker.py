@@ -18,11 +18,9 @@ def run(rank: int, world: int, init_file: str, out_dir: str) -> None:
     """Train one step twice (per-rank seeds, then one shared seed) and save the masks and
     gradients this rank saw to ``out_dir/rank{rank}.pt``."""
     torch.set_num_threads(1)  # two ranks share the machine's cores
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
-                            world_size=world)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     torch.manual_seed(0)  # identical initial weights on every rank
-    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), dc.DropBlock2d(0.3, 3),
-                        nn.Conv2d(4, 2, 1))
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), dc.DropBlock2d(0.3, 3), nn.Conv2d(4, 2, 1))
     seen: list[torch.Tensor] = []
     net[1].register_forward_hook(lambda m, i, o: seen.append((o == 0).detach()))
     ddp = nn.parallel.DistributedDataParallel(net)

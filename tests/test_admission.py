@@ -25,10 +25,12 @@ def test_waiters_are_served_in_arrival_order_even_against_late_arrivals() -> Non
     order: list[int] = []
     threads = []
     for i in range(6):
+
         def run(i: int = i) -> None:
             assert gate.acquire(stall_s=10)
             order.append(i)
             gate.release()
+
         t = threading.Thread(target=run)
         t.start()
         threads.append(t)

@@ -102,15 +102,21 @@ def test_playground_defaults() -> None:
     assert re.fullmatch(r"\d+\.\d{4}", metric(at, "KL(baseline ‖ draw)"))
     assert "pass" in texts(at.caption) and fingerprint(at)
     labels = {b.label for b in at.get("download_button")}
-    assert {"CAMs (PNG)", "Masks (PNG)", "Top-5 (CSV)", "Drop rates (CSV)",
-            "Everything (JSON)"} <= labels
+    assert {
+        "CAMs (PNG)",
+        "Masks (PNG)",
+        "Top-5 (CSV)",
+        "Drop rates (CSV)",
+        "Everything (JSON)",
+    } <= labels
     tables = [h.value for h in at.get("html")]
     assert any("this draw" in t and t.count("<tr>") == 6 for t in tables)  # header + top-5
     assert any("measured − expected" in t for t in tables)
     # Mask, before and after large; the channel grid as three strips of tiles.
     assert any(t.count("<figure") == 3 and "red = dropped" in t for t in tables)
-    assert any(t.count("data:image/png;base64,") == 3 and "most active channels" in t
-               for t in tables)
+    assert any(
+        t.count("data:image/png;base64,") == 3 and "most active channels" in t for t in tables
+    )
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -184,12 +190,28 @@ def test_empty_stage_choice_is_a_message() -> None:
 
 
 def test_bad_link_values_are_reported_and_replaced() -> None:
-    at = open_page(keep="nan", block="999", method="Bogus", stages=["layer9", "layer4"],
-                   seed="-1", gamma="??", site="layer9.0.branch", sched="maybe")
+    at = open_page(
+        keep="nan",
+        block="999",
+        method="Bogus",
+        stages=["layer9", "layer4"],
+        seed="-1",
+        gamma="??",
+        site="layer9.0.branch",
+        sched="maybe",
+    )
     assert_clean(at)
     report = texts(at.warning)
-    for fragment in ("keep=nan", "block=999", "method=Bogus", "layer9", "seed=-1",
-                     "gamma=??", "site=layer9.0.branch", "sched=maybe"):
+    for fragment in (
+        "keep=nan",
+        "block=999",
+        "method=Bogus",
+        "layer9",
+        "seed=-1",
+        "gamma=??",
+        "site=layer9.0.branch",
+        "sched=maybe",
+    ):
         assert fragment in report, fragment
     assert at.slider(key="keep").value == pytest.approx(0.9)
     assert at.slider(key="block").value == 7
@@ -213,8 +235,9 @@ def test_good_upload_is_used() -> None:
         ("tiny.png", png_bytes(size=(4, 4)), "at least"),
     ],
 )
-def test_bad_upload_is_a_message_and_the_sample_is_used(name: str, data: bytes,
-                                                        reason: str) -> None:
+def test_bad_upload_is_a_message_and_the_sample_is_used(
+    name: str, data: bytes, reason: str
+) -> None:
     at = open_page()
     at.get("file_uploader")[0].upload(name, data, "image/png")
     at.run()
@@ -240,8 +263,7 @@ def test_teacher_can_fix_controls() -> None:
     assert_clean(at)
     assert at.selectbox(key="method").disabled and at.slider(key="keep").disabled
     assert not at.slider(key="block").disabled
-    assert not at.get("button_group") or "preset" not in {
-        b.key for b in at.get("button_group")}
+    assert not at.get("button_group") or "preset" not in {b.key for b in at.get("button_group")}
     fixed = [e for e in at.sidebar.expander if e.label == "Fixed for this lesson"]
     assert fixed and fixed[0].slider(key="keep").value == pytest.approx(0.8)
 
@@ -249,8 +271,7 @@ def test_teacher_can_fix_controls() -> None:
 # --- Compare ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("grid", ["block sizes", "all methods", "keep_prob",
-                                  "gamma and seeding"])
+@pytest.mark.parametrize("grid", ["block sizes", "all methods", "keep_prob", "gamma and seeding"])
 def test_compare_each_grid(grid: str) -> None:
     at = open_page("compare", grid=grid)
     assert_clean(at)
@@ -259,8 +280,9 @@ def test_compare_each_grid(grid: str) -> None:
 
 
 def test_compare_extremes() -> None:
-    at = open_page("compare", grid="all methods", keep="0", stages="layer1",
-                   mask_stage="layer4", where="skip")
+    at = open_page(
+        "compare", grid="all methods", keep="0", stages="layer1", mask_stage="layer4", where="skip"
+    )
     assert_clean(at)
     assert "Nothing is dropped in layer4" in texts(at.info)
 

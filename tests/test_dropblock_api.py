@@ -18,8 +18,10 @@ def test_identity_when_eval_or_p_zero() -> None:
     assert y is x and mask.shape == (2, 3, 14, 14) and bool((mask == 1).all())
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"per_channel": False}, {"batchwise": True},
-                                    {"algorithm": "dense"}, {"seeding": "valid"}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"per_channel": False}, {"batchwise": True}, {"algorithm": "dense"}, {"seeding": "valid"}],
+)
 def test_p_one_gives_zeros(kwargs: dict) -> None:
     x = torch.randn(2, 3, 9, 9) * 1e30
     y = drop_block(x, 1.0, 3, **kwargs)
@@ -60,13 +62,15 @@ def test_non_contiguous_input(gen: torch.Generator) -> None:
     assert y.shape == x.shape and torch.isfinite(y).all()
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"per_channel": False}, {"batchwise": True},
-                                    {"algorithm": "dense"}])
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"per_channel": False}, {"batchwise": True}, {"algorithm": "dense"}]
+)
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 def test_gradient_flows_through_kept_only(kwargs: dict, layout: torch.memory_format) -> None:
     x = (torch.rand(4, 8, 14, 14) + 0.1).to(memory_format=layout).requires_grad_()
-    y, mask = drop_block(x, 0.25, 3, generator=torch.Generator().manual_seed(3),
-                         return_mask=True, **kwargs)
+    y, mask = drop_block(
+        x, 0.25, 3, generator=torch.Generator().manual_seed(3), return_mask=True, **kwargs
+    )
     y.sum().backward()
     scale = (y.detach() / x.detach())[mask.expand_as(x) > 0].mean()
     expected = mask.expand_as(x) * scale
@@ -95,27 +99,41 @@ def test_return_mask_matches_output() -> None:
     assert torch.allclose(y, x * mask * scale)
 
 
-@pytest.mark.parametrize("kwargs,shape", [({"per_channel": False}, (4, 1, 14, 14)),
-                                          ({"batchwise": True}, (1, 8, 14, 14)),
-                                          ({"batchwise": True, "per_channel": False},
-                                           (1, 1, 14, 14))])
+@pytest.mark.parametrize(
+    "kwargs,shape",
+    [
+        ({"per_channel": False}, (4, 1, 14, 14)),
+        ({"batchwise": True}, (1, 8, 14, 14)),
+        ({"batchwise": True, "per_channel": False}, (1, 1, 14, 14)),
+    ],
+)
 def test_mask_shapes_and_sharing(kwargs: dict, shape: tuple[int, ...]) -> None:
     x = torch.rand(4, 8, 14, 14) + 0.1
-    y, mask = drop_block(x, 0.3, 3, generator=torch.Generator().manual_seed(2),
-                         return_mask=True, **kwargs)
+    y, mask = drop_block(
+        x, 0.3, 3, generator=torch.Generator().manual_seed(2), return_mask=True, **kwargs
+    )
     assert mask.shape == shape
     assert torch.equal(y == 0, (mask == 0).expand_as(x))
 
 
 # Shared masks are multiplied through a tiled view (long inner loop); these shapes cover
 # prime and odd channel counts, 1x1 and large maps, batchwise, and maps too big to tile.
-@pytest.mark.parametrize("shape", [(3, 2048, 7, 7), (2, 7, 7, 7), (2, 6, 14, 14), (2, 5, 1, 1),
-                                   (2, 3, 50, 50), (1, 12, 3, 9)])
+@pytest.mark.parametrize(
+    "shape",
+    [(3, 2048, 7, 7), (2, 7, 7, 7), (2, 6, 14, 14), (2, 5, 1, 1), (2, 3, 50, 50), (1, 12, 3, 9)],
+)
 @pytest.mark.parametrize("batchwise", [False, True])
 def test_shared_mask_output_equals_masked_input(shape: tuple[int, ...], batchwise: bool) -> None:
     x = torch.randn(shape)
-    y, mask = drop_block(x, 0.3, 3, per_channel=False, batchwise=batchwise,
-                         generator=torch.Generator().manual_seed(3), return_mask=True)
+    y, mask = drop_block(
+        x,
+        0.3,
+        3,
+        per_channel=False,
+        batchwise=batchwise,
+        generator=torch.Generator().manual_seed(3),
+        return_mask=True,
+    )
     kept = mask.sum()
     scale = mask.numel() / kept if kept > 0 else 0.0  # all dropped gives zeros
     assert y.shape == x.shape and y.is_contiguous()
@@ -127,16 +145,18 @@ def test_module_equals_function_and_is_identity_in_eval() -> None:
     x = torch.randn(4, 8, 14, 14)
     module = DropBlock2d(0.2, 5, seeding="valid", per_channel=False)
     got = module(x, generator=torch.Generator().manual_seed(4))
-    want = drop_block(x, 0.2, 5, seeding="valid", per_channel=False,
-                      generator=torch.Generator().manual_seed(4))
+    want = drop_block(
+        x, 0.2, 5, seeding="valid", per_channel=False, generator=torch.Generator().manual_seed(4)
+    )
     assert torch.equal(got, want)
     assert module.eval()(x) is x
     assert "block_size=5" in repr(module)
     assert list(module.parameters()) == [] and list(module.buffers()) == []
 
 
-@pytest.mark.parametrize("shape,block", [((2, 3, 5, 9), 4), ((2, 3, 7, 7), 9), ((2, 3, 3, 20), 8),
-                                         ((2, 3, 1, 1), 3)])
+@pytest.mark.parametrize(
+    "shape,block", [((2, 3, 5, 9), 4), ((2, 3, 7, 7), 9), ((2, 3, 3, 20), 8), ((2, 3, 1, 1), 3)]
+)
 def test_awkward_geometries(shape: tuple[int, ...], block: int, gen: torch.Generator) -> None:
     x = torch.rand(shape) + 0.1
     for seeding in ("uniform", "valid"):

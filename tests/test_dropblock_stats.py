@@ -28,22 +28,27 @@ def measured_fraction(mask: torch.Tensor) -> float:
 def test_exact_gamma_drops_p(height: int, width: int, seeding: str, gen: torch.Generator) -> None:
     n = maps_for(height, width)
     for block, p in itertools.product(BLOCKS, PS):
-        mask = drop_block_mask((n, 1, height, width), p, block, gamma="exact", seeding=seeding,
-                               generator=gen)
+        mask = drop_block_mask(
+            (n, 1, height, width), p, block, gamma="exact", seeding=seeding, generator=gen
+        )
         got = measured_fraction(mask)
         assert abs(got - p) < 0.01, (height, width, block, p, seeding, got)
 
 
 @pytest.mark.parametrize("height,width", SHAPES)
-def test_paper_gamma_matches_torchvision_and_analytic(height: int, width: int,
-                                                      gen: torch.Generator) -> None:
+def test_paper_gamma_matches_torchvision_and_analytic(
+    height: int, width: int, gen: torch.Generator
+) -> None:
     n = maps_for(height, width)
     torch.manual_seed(99)  # torchvision's op takes no generator
     for block, p in itertools.product(BLOCKS, PS):
         if block % 2 == 0 or block > min(height, width):
             continue  # torchvision raises on even sizes and breaks on blocks larger than the map
-        ours = measured_fraction(drop_block_mask((n, 1, height, width), p, block, gamma="paper",
-                                                 seeding="valid", generator=gen))
+        ours = measured_fraction(
+            drop_block_mask(
+                (n, 1, height, width), p, block, gamma="paper", seeding="valid", generator=gen
+            )
+        )
         ref = torch.ones(n, 1, height, width)
         tv = (torchvision.ops.drop_block2d(ref, p, block) == 0).float().mean().item()
         analytic = expected_drop_fraction(p, block, height, width, gamma="paper", seeding="valid")
@@ -60,11 +65,13 @@ def test_paper_formula_undershoots_as_documented() -> None:
 @pytest.mark.parametrize(
     "seeding,gamma_mode", [("uniform", "exact"), ("valid", "exact"), ("valid", "paper")]
 )
-def test_per_pixel_rates_match_analytic_map(seeding: str, gamma_mode: str,
-                                            gen: torch.Generator) -> None:
+def test_per_pixel_rates_match_analytic_map(
+    seeding: str, gamma_mode: str, gen: torch.Generator
+) -> None:
     n, p, block = 40_000, 0.25, 7
-    mask = drop_block_mask((n, 1, 14, 14), p, block, gamma=gamma_mode, seeding=seeding,
-                           generator=gen)
+    mask = drop_block_mask(
+        (n, 1, 14, 14), p, block, gamma=gamma_mode, seeding=seeding, generator=gen
+    )
     rates = 1.0 - mask.float().mean(dim=(0, 1))
     expected = drop_probability_map(p, block, 14, 14, gamma=gamma_mode, seeding=seeding).float()
     # Per pixel sd <= sqrt(0.25 / 40k) = 0.0025; 0.012 is ~5 sd over 196 pixels.
@@ -88,8 +95,9 @@ def test_uniform_map_is_flat_and_valid_map_is_centre_biased() -> None:
 @pytest.mark.parametrize("algorithm", ["sparse", "dense", "counter"])
 def test_algorithms_agree_in_distribution(algorithm: str, gen: torch.Generator) -> None:
     for seeding in ("uniform", "valid"):
-        mask = drop_block_mask((20_000, 1, 14, 14), 0.25, 5, seeding=seeding, generator=gen,
-                               algorithm=algorithm)
+        mask = drop_block_mask(
+            (20_000, 1, 14, 14), 0.25, 5, seeding=seeding, generator=gen, algorithm=algorithm
+        )
         rates = 1.0 - mask.float().mean(dim=(0, 1))
         expected = drop_probability_map(0.25, 5, 14, 14, seeding=seeding).float()
         assert (rates - expected).abs().max().item() < 0.02
@@ -126,7 +134,7 @@ def _opening_equals(dropped: torch.Tensor, bh: int, bw: int) -> bool:
     padded = F.pad(d, (bw - 1, bw - 1, bh - 1, bh - 1), value=1.0)
     eroded = -F.max_pool2d(-padded, (bh, bw), stride=1)
     opened = F.max_pool2d(F.pad(eroded, (bw - 1, bw - 1, bh - 1, bh - 1)), (bh, bw), stride=1)
-    opened = opened[..., bh - 1: bh - 1 + d.shape[-2], bw - 1: bw - 1 + d.shape[-1]]
+    opened = opened[..., bh - 1 : bh - 1 + d.shape[-2], bw - 1 : bw - 1 + d.shape[-1]]
     return torch.equal(opened, d)
 
 
@@ -134,8 +142,7 @@ def _opening_equals(dropped: torch.Tensor, bh: int, bw: int) -> bool:
 @pytest.mark.parametrize("seeding", ["uniform", "valid"])
 def test_zeros_form_whole_blocks(block: int, seeding: str, gen: torch.Generator) -> None:
     for height, width in [(14, 14), (7, 11)]:
-        mask = drop_block_mask((64, 8, height, width), 0.2, block, seeding=seeding,
-                               generator=gen)
+        mask = drop_block_mask((64, 8, height, width), 0.2, block, seeding=seeding, generator=gen)
         bh, bw = min(block, height), min(block, width)
         assert _opening_equals(1 - mask.float(), bh, bw)
         assert (~mask).any()

@@ -23,8 +23,9 @@ CASES = [
 def _call(fn, x: torch.Tensor, kwargs: dict, **extra) -> torch.Tensor:  # noqa: ANN001
     kw = dict(kwargs)
     if "block_size" in kw:
-        return fn(x, 0.2, kw.pop("block_size"), generator=torch.Generator().manual_seed(3),
-                  **kw, **extra)
+        return fn(
+            x, 0.2, kw.pop("block_size"), generator=torch.Generator().manual_seed(3), **kw, **extra
+        )
     return fn(x, 0.2, generator=torch.Generator().manual_seed(3), **kw, **extra)
 
 
@@ -68,7 +69,10 @@ def test_inplace_refused_where_autograd_needs_the_values() -> None:
 
 def test_module_forms_carry_inplace() -> None:
     x = torch.randn(2, 3, 10, 10)
-    for module in (dc.DropBlock2d(0.3, 3, inplace=True), dc.Dropout(0.3, inplace=True),
-                   dc.SpatialDropout(0.3, inplace=True)):
+    for module in (
+        dc.DropBlock2d(0.3, 3, inplace=True),
+        dc.Dropout(0.3, inplace=True),
+        dc.SpatialDropout(0.3, inplace=True),
+    ):
         assert "inplace=True" in repr(module)
         assert module(x) is x

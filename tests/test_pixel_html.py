@@ -23,14 +23,15 @@ def _png(size: tuple[int, int] = (3, 2), color: tuple[int, int, int] = (1, 2, 3)
 def _decoded(uri: str, mime: str = "image/png") -> Image.Image:
     prefix = f"data:{mime};base64,"
     assert uri.startswith(prefix)
-    return Image.open(io.BytesIO(base64.b64decode(uri[len(prefix):])))
+    return Image.open(io.BytesIO(base64.b64decode(uri[len(prefix) :])))
 
 
 def test_data_uri_holds_the_picture_and_rejects_anything_else() -> None:
     img = _decoded(data_uri(_png((5, 4), (9, 8, 7))))
     assert img.size == (5, 4) and img.convert("RGB").getpixel((4, 3)) == (9, 8, 7)
-    jpeg = _decoded(data_uri(render.jpeg_bytes(Image.new("RGB", (6, 4), (200, 10, 10)))),
-                    "image/jpeg")
+    jpeg = _decoded(
+        data_uri(render.jpeg_bytes(Image.new("RGB", (6, 4), (200, 10, 10)))), "image/jpeg"
+    )
     assert jpeg.format == "JPEG" and jpeg.size == (6, 4)
     with pytest.raises(ValueError, match="expected PNG or JPEG bytes, got bytes"):
         data_uri(b"GIF89a" + bytes(20))
@@ -58,8 +59,11 @@ def test_a_photo_is_scaled_smoothly_and_captioned() -> None:
 
 
 def test_labelled_rows_put_a_label_beside_each_row() -> None:
-    out = labelled_rows([("before", _png()), ("mask", _png((6, 2))), ("<after>", _png())],
-                        "caption & more", width_px=300)
+    out = labelled_rows(
+        [("before", _png()), ("mask", _png((6, 2))), ("<after>", _png())],
+        "caption & more",
+        width_px=300,
+    )
     names = re.findall(r'align-self:center">([^<]*)</div>', out)
     assert names == ["before", "mask", "&lt;after&gt;"]
     assert out.count("<img") == 3 and data_uri(_png((6, 2))) in out
@@ -72,8 +76,9 @@ def test_labelled_rows_put_a_label_beside_each_row() -> None:
 
 def test_tile_strip_round_trips_its_tiles_with_transparent_gaps() -> None:
     rng = np.random.default_rng(0)
-    tiles = [Image.fromarray(rng.integers(0, 255, (3, 4, 3), dtype=np.uint8), "RGB")
-             for _ in range(5)]
+    tiles = [
+        Image.fromarray(rng.integers(0, 255, (3, 4, 3), dtype=np.uint8), "RGB") for _ in range(5)
+    ]
     strip = render.tile_strip(tiles)
     assert strip.mode == "RGBA" and strip.size == (1 + 5 * 5, 1 + 3 + 1)
     assert strip.getpixel((0, 0))[3] == 0 and strip.getpixel((5, 2))[3] == 0  # the gaps

@@ -40,8 +40,11 @@ def immutable_problems(value: object, path: str = "view") -> list[str]:
     if is_dataclass(value) and not isinstance(value, type):
         if not type(value).__dataclass_params__.frozen:  # type: ignore[attr-defined]
             return [f"{path}: {type(value).__name__} is not frozen"]
-        return [p for f in fields(value)
-                for p in immutable_problems(getattr(value, f.name), f"{path}.{f.name}")]
+        return [
+            p
+            for f in fields(value)
+            for p in immutable_problems(getattr(value, f.name), f"{path}.{f.name}")
+        ]
     return [f"{path}: {type(value).__name__} is mutable"]
 
 
@@ -61,13 +64,16 @@ def test_view_holds_the_probes_numbers_and_nothing_mutable(loaded, method: str) 
     assert immutable_problems(view) == []
     record = result.site(site) if site else None
     assert view.fingerprint == render.fingerprint(result, record)
-    assert view.top5 == tuple(topk_with_delta(result.baseline_logits, result.logits, 5,
-                                              loaded.categories))
+    assert view.top5 == tuple(
+        topk_with_delta(result.baseline_logits, result.logits, 5, loaded.categories)
+    )
     assert view.drops == tuple(drop_table(result))
     for entry in view.top5:  # every class and its probabilities, as shown
         assert html.escape(entry.name) in view.prediction_html
-        assert (f"{entry.prob:.3f}" in view.prediction_html
-                and f"{entry.delta:+.3f}" in view.prediction_html)
+        assert (
+            f"{entry.prob:.3f}" in view.prediction_html
+            and f"{entry.delta:+.3f}" in view.prediction_html
+        )
     for row in view.drops:
         assert row.site in view.drops_html and f"{row.measured_drop:.3f}" in view.drops_html
     # The header row, then one row per class and per site.
@@ -79,18 +85,24 @@ def test_view_holds_the_probes_numbers_and_nothing_mutable(loaded, method: str) 
         assert view.site_stats_html == ""
     else:
         assert (view.site.target_p, view.site.measured_drop) == (  # type: ignore[union-attr]
-            record.target_p, record.measured_drop)
+            record.target_p,
+            record.measured_drop,
+        )
         assert html_stats(view.site_stats_html) == {
-            "target p": f"{record.target_p:.3f}", "expected": f"{record.expected_drop:.3f}",
-            "measured": f"{record.measured_drop:.3f}"}
+            "target p": f"{record.target_p:.3f}",
+            "expected": f"{record.expected_drop:.3f}",
+            "measured": f"{record.measured_drop:.3f}",
+        }
         assert view.pictures is not None
         assert_site_pictures_show(record, view.pictures)
-    assert view.flipped == bool(torch.ne(result.baseline_logits.argmax(-1),
-                                          result.logits.argmax(-1)).any())
+    assert view.flipped == bool(
+        torch.ne(result.baseline_logits.argmax(-1), result.logits.argmax(-1)).any()
+    )
     # The prediction section: the top-5 table beside the two numbers it summarises.
     assert html_stats(view.prediction_html) == {
         "top-1 changed": "yes" if view.flipped else "no",
-        "KL(baseline ‖ draw)": f"{view.kl:.4f}"}
+        "KL(baseline ‖ draw)": f"{view.kl:.4f}",
+    }
 
 
 def assert_site_pictures_show(record, pictures) -> None:  # noqa: ANN001
@@ -105,9 +117,11 @@ def assert_site_pictures_show(record, pictures) -> None:  # noqa: ANN001
     assert len(tiles) == 3
     for j, c in enumerate(pictures.grid_channels):
         vmax = float(before[c].max())
-        expected = (render.activation_tile(before[c], vmax, size=None),
-                    render.mask_tile(render.mask_plane(record.keep_mask, c, hw), size=None),
-                    render.activation_tile(record.after[c].float(), vmax, size=None))
+        expected = (
+            render.activation_tile(before[c], vmax, size=None),
+            render.mask_tile(render.mask_plane(record.keep_mask, c, hw), size=None),
+            render.activation_tile(record.after[c].float(), vmax, size=None),
+        )
         for row in range(3):
             assert np.array_equal(np.array(tiles[row][j]), np.array(expected[row]))
     for png in (pictures.mask, pictures.before, pictures.after):

@@ -132,8 +132,11 @@ def test_vanilla_dropout_does_not_rescale(net: torch.nn.Module) -> None:
 def test_drop_connect_has_one_site_per_conv(net: torch.nn.Module) -> None:
     r = probe(net, image(), settings_for("drop_connect", p=0.25), samples=2)
     assert [s.name for s in r.sites] == [
-        "layer3.0.conv1", "layer3.0.conv2", "layer3.0.downsample",
-        "layer3.1.conv1", "layer3.1.conv2",
+        "layer3.0.conv1",
+        "layer3.0.conv2",
+        "layer3.0.downsample",
+        "layer3.1.conv1",
+        "layer3.1.conv2",
     ]
     assert r.sites[1].keep_mask.shape == net.layer3[0].conv2.weight.shape
     assert r.sites[1].before.shape == r.sites[1].after.shape == (256, 4, 4)
@@ -146,7 +149,8 @@ def test_site_selection(net: torch.nn.Module) -> None:
     names = site_names(net, ProbeSettings(stages=("layer2",), blocks=(1,), where="branch"))
     assert names == ("layer2.1.branch",)
     assert site_names(net, ProbeSettings(method="drop_path", stages=("layer1",))) == (
-        "layer1.0.branch", "layer1.1.branch",
+        "layer1.0.branch",
+        "layer1.1.branch",
     )
     skip_convs = site_names(net, ProbeSettings(method="drop_connect", where="skip"))
     assert skip_convs == ("layer3.0.downsample", "layer4.0.downsample")

@@ -76,6 +76,8 @@ def test_drop_table_mirrors_the_sites() -> None:
     assert [row.site for row in table] == [s.name for s in r.sites]
     for row, s in zip(table, r.sites, strict=True):
         assert (row.target_p, row.expected_drop, row.measured_drop) == (
-            s.target_p, s.expected_drop, s.measured_drop,
+            s.target_p,
+            s.expected_drop,
+            s.measured_drop,
         )
         assert row.deviation == pytest.approx(s.measured_drop - s.expected_drop)

@@ -32,10 +32,16 @@ def test_second_identical_request_is_a_hit_and_equals_a_plain_probe(net, x) -> N
     assert stats.hit_rate == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("change", [
-    {"seed": 4}, {"samples": 2}, {"target": 7}, {"record": False},
-    {"settings": ProbeSettings(block_size=5, stages=("layer3",))},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"seed": 4},
+        {"samples": 2},
+        {"target": 7},
+        {"record": False},
+        {"settings": ProbeSettings(block_size=5, stages=("layer3",))},
+    ],
+)
 def test_anything_that_changes_the_result_changes_the_key(net, x, change) -> None:
     cache = ProbeCache(max_bytes=64 * 2**20)
     base = {"settings": SETTINGS, "seed": 3, "samples": 1, "target": None, "record": True}
@@ -76,8 +82,14 @@ def test_identical_concurrent_requests_compute_once() -> None:
         return b"picture"
 
     got: list[tuple[bytes, str]] = []
-    threads = [threading.Thread(target=lambda: got.append(
-        cache.get_or_compute("key", compute, poll=follower_waiting.set))) for _ in range(4)]
+    threads = [
+        threading.Thread(
+            target=lambda: got.append(
+                cache.get_or_compute("key", compute, poll=follower_waiting.set)
+            )
+        )
+        for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -114,8 +126,7 @@ def test_two_sessions_same_setting_one_pass(net, x) -> None:
     first.start()
     while not cache.in_flight():  # the first session's pass has started
         threading.Event().wait(0.01)
-    second = threading.Thread(target=session, args=("b",),
-                              kwargs={"poll": follower_waiting.set})
+    second = threading.Thread(target=session, args=("b",), kwargs={"poll": follower_waiting.set})
     second.start()
     first.join(60)
     second.join(60)
@@ -144,8 +155,11 @@ def test_a_failed_or_interrupted_pass_is_not_handed_to_the_waiters(net, x) -> No
     first.start()
     while not cache.in_flight():
         threading.Event().wait(0.01)
-    second = threading.Thread(target=lambda: out.setdefault("b", cached_probe(
-        net, x, SETTINGS, seed=5, cache=cache, poll=follower_waiting.set)))
+    second = threading.Thread(
+        target=lambda: out.setdefault(
+            "b", cached_probe(net, x, SETTINGS, seed=5, cache=cache, poll=follower_waiting.set)
+        )
+    )
     second.start()
     first.join(60)
     second.join(60)

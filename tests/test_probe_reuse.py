@@ -16,11 +16,13 @@ from tests.conftest import assert_same_result
 
 SETTINGS = {
     "drop_block": ProbeSettings(p=0.3, block_size=3, stages=("layer3",)),
-    "dropout_everywhere": ProbeSettings(method="dropout", p=0.2,
-                                        stages=("layer1", "layer2", "layer3", "layer4")),
+    "dropout_everywhere": ProbeSettings(
+        method="dropout", p=0.2, stages=("layer1", "layer2", "layer3", "layer4")
+    ),
     "drop_connect": ProbeSettings(method="drop_connect", p=0.2, stages=("layer4",)),
-    "cam_before_sites": ProbeSettings(method="dropout", p=0.3, stages=("layer4",),
-                                      cam_layer="layer3"),
+    "cam_before_sites": ProbeSettings(
+        method="dropout", p=0.3, stages=("layer4",), cam_layer="layer3"
+    ),
     "none": ProbeSettings(method="none"),
 }
 
@@ -41,8 +43,9 @@ def test_reused_parts_give_bit_identical_results(net, x, name: str) -> None:
     fresh = probe(net, x, settings, seed=4, samples=3)
     # Twice: the first run stores the parts, the second takes them from the store.
     for _ in range(2):
-        assert_same_result(probe(net, x, settings, seed=4, samples=3,
-                               reuse=reuse_of(store, net, x)), fresh)
+        assert_same_result(
+            probe(net, x, settings, seed=4, samples=3, reuse=reuse_of(store, net, x)), fresh
+        )
     stats = store.stats()
     assert stats.computed == 2 and stats.hits == 2  # one prefix and one baseline
 
@@ -50,13 +53,18 @@ def test_reused_parts_give_bit_identical_results(net, x, name: str) -> None:
 def test_a_step_of_a_setting_reuses_both_parts(net, x) -> None:
     store = InputStore(max_bytes=2**26)
     for p, seed in ((0.1, 0), (0.2, 0), (0.2, 1)):  # a slider step, then a seed step
-        probe(net, x, ProbeSettings(p=p, stages=("layer3",)), seed=seed,
-              reuse=reuse_of(store, net, x))
+        probe(
+            net, x, ProbeSettings(p=p, stages=("layer3",)), seed=seed, reuse=reuse_of(store, net, x)
+        )
     assert (store.stats().computed, store.stats().hits) == (2, 4)
     # Another first site needs its own prefix; another CAM layer its own baseline.
     probe(net, x, ProbeSettings(p=0.1, stages=("layer2",)), reuse=reuse_of(store, net, x))
-    probe(net, x, ProbeSettings(p=0.1, stages=("layer2",), cam_layer="layer3"),
-          reuse=reuse_of(store, net, x))
+    probe(
+        net,
+        x,
+        ProbeSettings(p=0.1, stages=("layer2",), cam_layer="layer3"),
+        reuse=reuse_of(store, net, x),
+    )
     assert (store.stats().computed, store.stats().hits) == (4, 6)
 
 
@@ -99,15 +107,17 @@ def test_other_image_or_changed_weights_use_other_parts(net, x) -> None:
     probe(net, x, settings, reuse=reuse_of(store, net, x))
     y = x.flip(-1)
     assert image_digest(y) != image_digest(x)
-    assert_same_result(probe(net, y, settings, reuse=reuse_of(store, net, y)),
-                     probe(net, y, settings))
+    assert_same_result(
+        probe(net, y, settings, reuse=reuse_of(store, net, y)), probe(net, y, settings)
+    )
     trained = copy.deepcopy(net)  # one object, before and after a training step
     before_step = reuse_of(store, trained, x)
     probe(trained, x, settings, reuse=before_step)
     with torch.no_grad():
         trained.fc.bias.add_(1.0)  # an optimizer step bumps the version
-    assert_same_result(probe(trained, x, settings, reuse=reuse_of(store, trained, x)),
-                     probe(trained, x, settings))
+    assert_same_result(
+        probe(trained, x, settings, reuse=reuse_of(store, trained, x)), probe(trained, x, settings)
+    )
     assert store.stats().computed == 8  # nothing was shared across inputs or weights
 
 
@@ -124,8 +134,7 @@ def test_memory_is_bounded_by_the_byte_budget(net, x) -> None:
     assert stats.bytes <= stats.max_bytes and stats.entries < 8
     assert stats.evictions == 8 - stats.entries
     # The newest input's parts are still there.
-    probe(net, images[-1], SETTINGS["drop_block"], seed=9,
-          reuse=reuse_of(store, net, images[-1]))
+    probe(net, images[-1], SETTINGS["drop_block"], seed=9, reuse=reuse_of(store, net, images[-1]))
     assert store.stats().hits == 2
 
 
@@ -137,8 +146,10 @@ def test_concurrent_probes_of_a_new_input_compute_each_part_once(net, x) -> None
     def session(seed: int) -> Callable[[], None]:
         def run() -> None:
             start.wait()
-            results.append(probe(net, x, SETTINGS["drop_block"], seed=seed,
-                                 reuse=reuse_of(store, net, x)))
+            results.append(
+                probe(net, x, SETTINGS["drop_block"], seed=seed, reuse=reuse_of(store, net, x))
+            )
+
         return run
 
     threads = [threading.Thread(target=session(seed)) for seed in range(4)]

@@ -14,8 +14,13 @@ from dropcore.probe import inject as inject_module
 from dropcore.probe.limiter import compute_slots
 
 HOOK_DICTS = (
-    "_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
-    "_state_dict_hooks", "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
+    "_forward_hooks",
+    "_forward_pre_hooks",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+    "_state_dict_hooks",
+    "_state_dict_pre_hooks",
+    "_load_state_dict_pre_hooks",
     "_load_state_dict_post_hooks",
 )
 VARIANTS = (
@@ -42,7 +47,8 @@ def snapshot(model: nn.Module) -> dict[str, object]:
     }
     globals_ = {
         h: dict(getattr(nn.modules.module, h))
-        for h in dir(nn.modules.module) if h.startswith("_global_") and h.endswith("hooks")
+        for h in dir(nn.modules.module)
+        if h.startswith("_global_") and h.endswith("hooks")
     }
     return {"state": state, "params": params, "modules": modules, "globals": globals_}
 

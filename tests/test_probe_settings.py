@@ -13,7 +13,11 @@ from dropcore.probe import METHODS, STAGES, ProbeSettings
 def test_defaults_are_the_papers_setting() -> None:
     s = ProbeSettings()
     assert (s.method, s.p, s.block_size, s.stages, s.where) == (
-        "drop_block", 0.1, 7, ("layer3", "layer4"), "both"
+        "drop_block",
+        0.1,
+        7,
+        ("layer3", "layer4"),
+        "both",
     )
     assert s.method in METHODS and set(s.stages) <= set(STAGES)
 

@@ -1,7 +1,7 @@
 """Quality gates as tests, so CI's single test command enforces them: ruff's lint, ruff's
 format and mypy over the library (dropcore/), the app's models/ package and its pages
-(app.py, pages/); ruff's lint over the tests, benchmarks and scripts, mypy over the last
-two."""
+(app.py, pages/); ruff's lint and format over the tests, benchmarks and scripts too,
+mypy over the last two."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKED = ["dropcore", "models", "pages", "app.py"]
-# Linted too (not formatted: their layout predates the formatter's gate); the benchmarks
-# and scripts are type-checked too.
+# Linted and formatted too; the benchmarks and scripts are type-checked too.
 LINTED = ["tests", "bench", "scripts"]
 TYPED = [*CHECKED, "bench", "scripts"]
 
@@ -27,7 +26,7 @@ def _run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     "command",
-    [("check", *CHECKED, *LINTED), ("format", "--check", *CHECKED)],
+    [("check", *CHECKED, *LINTED), ("format", "--check", *CHECKED, *LINTED)],
     ids=["lint", "format"],
 )
 def test_ruff(command: tuple[str, ...]) -> None:

@@ -99,12 +99,15 @@ def test_p_one_zeros_even_for_inf(fn) -> None:
     assert torch.equal(x.grad, torch.zeros_like(x))
 
 
-@pytest.mark.parametrize("module,fn,kwargs", [
-    (Dropout(0.3), dropout, {}),
-    (Dropout(0.3, inverted=False), dropout, {"inverted": False}),
-    (SpatialDropout(0.3), spatial_dropout, {}),
-    (DropPath(0.3, mode="batch"), drop_path, {"mode": "batch"}),
-])
+@pytest.mark.parametrize(
+    "module,fn,kwargs",
+    [
+        (Dropout(0.3), dropout, {}),
+        (Dropout(0.3, inverted=False), dropout, {"inverted": False}),
+        (SpatialDropout(0.3), spatial_dropout, {}),
+        (DropPath(0.3, mode="batch"), drop_path, {"mode": "batch"}),
+    ],
+)
 def test_module_equals_function(module: nn.Module, fn, kwargs: dict) -> None:
     x = torch.randn(8, 4, 5, 5)
     got = module(x, generator=torch.Generator().manual_seed(9))

@@ -86,9 +86,13 @@ def test_block_gamma_closed_forms() -> None:
 @pytest.mark.parametrize("p", [-0.1, 1.1, float("nan"), "0.5", None, True])
 def test_bad_p_is_named(p: object) -> None:
     x = torch.randn(2, 3, 8, 8)
-    for call in (lambda: drop_block(x, p, 3), lambda: dropcore.dropout(x, p),
-                 lambda: dropcore.spatial_dropout(x, p), lambda: dropcore.drop_path(x, p),
-                 lambda: dropcore.drop_connect(x, p)):
+    for call in (
+        lambda: drop_block(x, p, 3),
+        lambda: dropcore.dropout(x, p),
+        lambda: dropcore.spatial_dropout(x, p),
+        lambda: dropcore.drop_path(x, p),
+        lambda: dropcore.drop_connect(x, p),
+    ):
         with pytest.raises(ValueError, match=r"\bp\b"):
             call()
 
@@ -105,9 +109,14 @@ def test_drop_block_wrong_ndim(shape: tuple[int, ...]) -> None:
         drop_block(torch.randn(shape), 0.1, 3)
 
 
-@pytest.mark.parametrize("kwargs,name", [({"gamma": "exactly"}, "gamma"),
-                                         ({"seeding": "centre"}, "seeding"),
-                                         ({"algorithm": "fast"}, "algorithm")])
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        ({"gamma": "exactly"}, "gamma"),
+        ({"seeding": "centre"}, "seeding"),
+        ({"algorithm": "fast"}, "algorithm"),
+    ],
+)
 def test_unknown_modes(kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name):
         drop_block(torch.randn(2, 3, 8, 8), 0.1, 3, **kwargs)

@@ -28,8 +28,10 @@ def test_every_text_is_escaped() -> None:
     ("call", "message"),
     [
         (lambda: stat_row([]), "at least one Stat"),
-        (lambda: stat_row([Stat("a", "1"), Stat("b", "2"), Stat("a", "3")]),
-         r"repeated labels \['a'\]"),
+        (
+            lambda: stat_row([Stat("a", "1"), Stat("b", "2"), Stat("a", "3")]),
+            r"repeated labels \['a'\]",
+        ),
         (lambda: Stat("", "0.5"), "Stat needs a label, got '' \\(value '0.5'\\)"),
     ],
 )

@@ -137,8 +137,9 @@ def test_export_in_eval_is_the_identity_graph() -> None:
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_autocast(dtype: torch.dtype) -> None:
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), dc.DropBlock2d(0.2, 3),
-                        nn.Conv2d(8, 4, 1), dc.DropPath(0.2))
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), dc.DropBlock2d(0.2, 3), nn.Conv2d(8, 4, 1), dc.DropPath(0.2)
+    )
     seen: list[torch.Tensor] = []
     net[1].register_forward_hook(lambda m, i, o: seen.append(o))
     x = torch.randn(4, 3, 14, 14)
@@ -194,8 +195,9 @@ def test_checkpoint_recomputes_the_same_mask(algorithm: str, reentrant: bool) ->
     kept = grads(lambda: checkpoint(segment, x, use_reentrant=reentrant))
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain, kept, strict=True))
     # Sensitivity: without the restored RNG the recompute draws another mask.
-    redrawn = grads(lambda: checkpoint(segment, x, use_reentrant=reentrant,
-                                       preserve_rng_state=False))
+    redrawn = grads(
+        lambda: checkpoint(segment, x, use_reentrant=reentrant, preserve_rng_state=False)
+    )
     assert not torch.allclose(plain[0], redrawn[0], atol=1e-6)
 
 

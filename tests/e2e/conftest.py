@@ -69,10 +69,21 @@ def start_server(
         **(extra_env or {}),
     }
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(root / "app.py"),
-        "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--server.headless", "true", "--server.fileWatcherType", "none",
-        "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(root / "app.py"),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
     ]
     proc = subprocess.Popen(
         cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -186,9 +197,11 @@ def open_selectbox(page: object, label: str) -> None:
     """Open the drop-down of the selectbox labelled ``label``."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    combo = page.locator('[data-testid="stSelectbox"]').filter(  # type: ignore[attr-defined]
-        has_text=label
-    ).get_by_role("combobox")
+    combo = (
+        page.locator('[data-testid="stSelectbox"]')  # type: ignore[attr-defined]
+        .filter(has_text=label)
+        .get_by_role("combobox")
+    )
     options = page.locator('[role="option"]')  # type: ignore[attr-defined]
     for _ in range(3):
         # The first click can be swallowed while another widget loses focus (and reruns).

@@ -48,7 +48,9 @@ def shot(page: object, name: str) -> Path:
     # Charts scrolled into view by the taller viewport draw lazily: wait for every one.
     page.wait_for_function(  # type: ignore[attr-defined]
         """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
-            .every(c => c.querySelector('.main-svg'))""", timeout=60_000)
+            .every(c => c.querySelector('.main-svg'))""",
+        timeout=60_000,
+    )
     page.wait_for_timeout(500)  # type: ignore[attr-defined]
     page.screenshot(path=str(path))  # type: ignore[attr-defined]
     page.set_viewport_size({"width": 1400, "height": 1000})  # type: ignore[attr-defined]
@@ -97,8 +99,7 @@ def upload(page: object, name: str, data: bytes) -> None:
     )
 
 
-@pytest.mark.parametrize("path", list(DONE), ids=["playground", "compare", "uncertainty",
-                                                  "theory"])
+@pytest.mark.parametrize("path", list(DONE), ids=["playground", "compare", "uncertainty", "theory"])
 def test_each_page_loads(page: object, streamlit_server: str, path: str) -> None:
     open_page(page, streamlit_server, path)
     text = page.inner_text("body")  # type: ignore[attr-defined]
@@ -171,16 +172,21 @@ def test_upload_good_and_bad_image(page: object, streamlit_server: str) -> None:
     shot(page, "upload_bad")
 
 
-def test_shared_link_reproduces_the_masks(browser: object, page: object,
-                                          streamlit_server: str) -> None:
+def test_shared_link_reproduces_the_masks(
+    browser: object, page: object, streamlit_server: str
+) -> None:
     open_page(page, streamlit_server)
     status = status_text(page)
-    for label, key in (("keep_prob", "ArrowLeft"), ("keep_prob", "ArrowLeft"),
-                       ("block_size", "ArrowLeft")):
+    for label, key in (
+        ("keep_prob", "ArrowLeft"),
+        ("keep_prob", "ArrowLeft"),
+        ("block_size", "ArrowLeft"),
+    ):
         slider_thumb(page, label).press(key)  # type: ignore[attr-defined]
         status = wait_status_changed(page, status)
     page.locator('[data-testid="stNumberInput"]').filter(has_text="Seed").get_by_test_id(  # type: ignore[attr-defined]
-        "stNumberInputStepUp").click()
+        "stNumberInputStepUp"
+    ).click()
     status = wait_status_changed(page, status)
     link = page.url  # type: ignore[attr-defined]
     assert all(p in link for p in ("keep=0.88", "block=6", "seed=1"))
@@ -206,7 +212,8 @@ def test_bad_link_values_are_reported(page: object, streamlit_server: str) -> No
     wait_settled(page)
     assert_no_exception(page)
     warning = page.locator('[data-testid="stAlert"]').filter(  # type: ignore[attr-defined]
-        has_text="could not be used")
+        has_text="could not be used"
+    )
     text = warning.inner_text()
     assert all(p in text for p in ("keep=nan", "block=999", "method=Nope", "seed=-5"))
     assert "keep_prob 0.9 · block 7" in status_text(page)
@@ -232,7 +239,8 @@ def _view(pg: object) -> tuple[object, ...]:
     # Both kinds of picture: files (CAMs) and inline cells (masks, activations).
     images = pg.eval_on_selector_all(  # type: ignore[attr-defined]
         '[data-testid="stImage"] img, [data-testid="stHtml"] img',
-        "els => els.map(e => e.getAttribute('src'))")
+        "els => els.map(e => e.getAttribute('src'))",
+    )
     return fingerprint(pg), metrics(pg), images
 
 
@@ -258,8 +266,10 @@ def test_two_sessions_with_identical_settings_see_identical_results(
     they see the same masks, numbers and pictures (pictures are content-addressed, so
     equal bytes give equal image URLs)."""
     link = f"{streamlit_server}/?keep=0.85&block=5&seed=21&stages=layer2&stages=layer3"
-    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
-                for _ in range(2)]
+    contexts = [
+        browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+        for _ in range(2)
+    ]
     try:
         pages = [ctx.new_page() for ctx in contexts]
         for pg in pages:

@@ -106,12 +106,20 @@ def png_header_only(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims ``width`` x ``height`` (a decompression bomb's shape)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+        + chunk(b"IEND", b"")
+    )
 
 
 def real_png(width: int, height: int) -> bytes:
@@ -263,8 +271,12 @@ def test_corrupt_cached_weights_fall_back_to_random(tmp_path: Path, browser: obj
     import torchvision
 
     name = "resnet18"
-    cached = tmp_path / "torch-home" / "hub" / "checkpoints" / os.path.basename(
-        torchvision.models.get_model_weights(name).DEFAULT.url
+    cached = (
+        tmp_path
+        / "torch-home"
+        / "hub"
+        / "checkpoints"
+        / os.path.basename(torchvision.models.get_model_weights(name).DEFAULT.url)
     )
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"truncated download")

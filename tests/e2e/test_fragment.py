@@ -52,8 +52,10 @@ def test_a_light_change_reruns_only_the_results(streamlit_server: str) -> None:
         # site picker belongs to the results, which were.
         assert not run.redrew(widgets["keep"][1].id) and not run.redrew(widgets["method"][1].id)
         assert run.redrew(widgets["site"][1].id)
-        controls, results = run.fragment_of(widgets["keep"][1].id), run.fragment_of(
-            widgets["site"][1].id)
+        controls, results = (
+            run.fragment_of(widgets["keep"][1].id),
+            run.fragment_of(widgets["site"][1].id),
+        )
         assert controls and results and controls != results
         assert not run.fragment_of(widgets["image"][1].id)
     finally:
@@ -105,8 +107,11 @@ def test_an_image_change_reruns_the_whole_page(streamlit_server: str) -> None:
         run = sess.set(image="coffee")
         assert run.status == FINISHED_FULL and not run.exceptions
         # The photos are inline HTML figures (pixel_html), captioned below each.
-        captions = [c for shown in run.of_kind("html")
-                    for c in re.findall(r"<figcaption[^>]*>([^<]*)</figcaption>", shown.body)]
+        captions = [
+            c
+            for shown in run.of_kind("html")
+            for c in re.findall(r"<figcaption[^>]*>([^<]*)</figcaption>", shown.body)
+        ]
         assert any(cap.startswith("Input (coffee)") for cap in captions), captions
     finally:
         sess.close()
@@ -142,16 +147,20 @@ def test_the_load_tests_cpu_split_finds_passes_and_page_runs_apart(
     and the rest to the script runs: true only while Streamlit starts a thread for each
     run. If it kept one, page work would count as passes and nothing as script runs."""
     port = streamlit_server.rsplit(":", 1)[1]
-    server = next(p for p in psutil.Process().children(recursive=True)
-                  if f"--server.port {port}" in " ".join(p.cmdline()))
+    server = next(
+        p
+        for p in psutil.Process().children(recursive=True)
+        if f"--server.port {port}" in " ".join(p.cmdline())
+    )
     sess = _open(streamlit_server, "keep=0.9&block=3&seed=33")
     try:
         cpu0, threads0 = sum(server.cpu_times()[:2]), _thread_cpu(server)
         for keep in (0.88, 0.86, 0.84, 0.82, 0.8, 0.78):
             run = sess.set(keep=keep)
             assert run.status == FINISHED_FRAGMENT and "shared result" not in " ".join(run.texts())
-        split = split_server_cpu(threads0, _thread_cpu(server), server.pid,
-                                 sum(server.cpu_times()[:2]) - cpu0)
+        split = split_server_cpu(
+            threads0, _thread_cpu(server), server.pid, sum(server.cpu_times()[:2]) - cpu0
+        )
     finally:
         sess.close()
     # Thread times tick in 10 ms steps: six runs of page work stay well above that.

@@ -110,7 +110,17 @@ def test_trained_network_opens_in_the_playground(page: object, train_server: str
     assert "Input (T-shirt/top)" in body
     assert "Small ResNet trained here" in body  # the frame names the picked network
     # A prediction among Fashion-MNIST's classes, not ImageNet's.
-    classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-               "Sneaker", "Bag", "Ankle boot")
+    classes = (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    )
     assert re.search(r"Baseline: (" + "|".join(map(re.escape, classes)) + r") \(", body), body
     shot(page, "train_playground")

@@ -80,8 +80,7 @@ def test_uniform_seeding_clips_map_sized_blocks_deliberately(dim: int) -> None:
 @pytest.mark.parametrize("p", [0.1, 0.2])
 @pytest.mark.parametrize("block_size", [3])
 @pytest.mark.parametrize("options", [PAPER, {}], ids=["paper", "default"])
-def test_drop_block_random(seed: int, dim: int, p: float, block_size: int,
-                           options: dict) -> None:
+def test_drop_block_random(seed: int, dim: int, p: float, block_size: int, options: dict) -> None:
     torch.manual_seed(seed)
     x = _ones(dim)
     layer = _layer(dim, p, block_size, False, **options)

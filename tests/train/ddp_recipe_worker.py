@@ -18,8 +18,7 @@ from dropcore.train import SmallResNet
 
 def main() -> None:
     rank, world, init_file, out_file = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
-                            world_size=world)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     torch.set_num_threads(1)
     torch.manual_seed(0)  # every rank identically seeded: the setting of the classic bug
     model = SmallResNet()

@@ -44,8 +44,9 @@ def test_single_flight_two_concurrent_requests_one_computation(
 
     monkeypatch.setattr(worker, "train", counting_train)
     outcomes: list[str] = []
-    threads = [threading.Thread(target=lambda: outcomes.append(compute(cache, tiny)))
-               for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: outcomes.append(compute(cache, tiny))) for _ in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:

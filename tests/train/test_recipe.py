@@ -49,8 +49,16 @@ def test_state_dict_unchanged_and_remove_restores_objects(method: str) -> None:
 def test_eval_mode_is_the_plain_model(method: str) -> None:
     plain = _small().eval()
     model = copy.deepcopy(plain)
-    dc.regularize(model, dc.Recipe(method=method, p=0.3, where="both", classifier_p=0.5,
-                                   stages=("layer1", "layer2", "layer3", "layer4")))
+    dc.regularize(
+        model,
+        dc.Recipe(
+            method=method,
+            p=0.3,
+            where="both",
+            classifier_p=0.5,
+            stages=("layer1", "layer2", "layer3", "layer4"),
+        ),
+    )
     model.eval()
     x = _x()
     assert torch.equal(model(x), plain(x))
@@ -59,8 +67,10 @@ def test_eval_mode_is_the_plain_model(method: str) -> None:
 def test_vanilla_dropout_scales_at_eval() -> None:
     plain = _small().eval()
     model = copy.deepcopy(plain)
-    reg = dc.regularize(model, dc.Recipe(method="dropout", p=0.5, inverted=False,
-                                         stages=("layer4",), where="branch"))
+    reg = dc.regularize(
+        model,
+        dc.Recipe(method="dropout", p=0.5, inverted=False, stages=("layer4",), where="branch"),
+    )
     model.eval()
     assert reg.sites[0].p == 0.5
     assert not torch.equal(model(_x()), plain(_x()))
@@ -102,12 +112,22 @@ def test_no_op_guard_measured_drop_equals_target(method: str, where: str, tol: f
     """The fraction each site actually dropped matches the rate: the recipe regularizes."""
     torch.manual_seed(0)
     model = SmallResNet()
-    reg = dc.regularize(model, dc.Recipe(method=method, p=0.15, where=where, classifier_p=0.4,
-                                         stages=("layer2", "layer3", "layer4")))
+    reg = dc.regularize(
+        model,
+        dc.Recipe(
+            method=method,
+            p=0.15,
+            where=where,
+            classifier_p=0.4,
+            stages=("layer2", "layer3", "layer4"),
+        ),
+    )
     measured = _mean_dropped(model, reg, steps=20, n=128)
     kinds = {name.rsplit(".", 1)[-1] for name in measured}
-    expected_kinds = {"drop_connect": {"conv1", "conv2", "downsample", "fc"},
-                      "drop_path": {"branch", "fc"}}.get(method, {"branch", "skip", "fc"})
+    expected_kinds = {
+        "drop_connect": {"conv1", "conv2", "downsample", "fc"},
+        "drop_path": {"branch", "fc"},
+    }.get(method, {"branch", "skip", "fc"})
     assert kinds == expected_kinds
     assert len(measured) == len(reg.sites)
     for name, value in measured.items():
@@ -118,8 +138,10 @@ def test_no_op_guard_measured_drop_equals_target(method: str, where: str, tol: f
 def test_schedule_is_a_pure_function_of_the_step_with_depth_scaling() -> None:
     model = _small()
     sched = dc.LinearSchedule(start_keep=1.0, end_keep=0.8, total_steps=100)
-    reg = dc.regularize(model, dc.Recipe(method="drop_block", p=0.2, schedule=sched,
-                                         depth_scaling=True, where="branch"))
+    reg = dc.regularize(
+        model,
+        dc.Recipe(method="drop_block", p=0.2, schedule=sched, depth_scaling=True, where="branch"),
+    )
     factors = {s.name: s.factor for s in reg.sites}
     assert factors == {"layer3.0.branch": 0.75, "layer4.0.branch": 1.0}  # p * depth / 4
     assert all(s.p == 0.0 for s in reg.sites)  # step 0: keep 1.0
@@ -158,9 +180,17 @@ def test_torchvision_resnets_basic_and_bottleneck(builder: object) -> None:
     torch.manual_seed(0)
     model = builder(num_classes=10)  # type: ignore[operator]
     sched = dc.LinearSchedule(start_keep=1.0, end_keep=0.9, total_steps=1000)
-    reg = dc.regularize(model, dc.Recipe(method="drop_block", p=0.1, block_size=7,
-                                         stages=("layer3", "layer4"), where="both",
-                                         schedule=sched))
+    reg = dc.regularize(
+        model,
+        dc.Recipe(
+            method="drop_block",
+            p=0.1,
+            block_size=7,
+            stages=("layer3", "layer4"),
+            where="both",
+            schedule=sched,
+        ),
+    )
     reg.set_step(1000)
     model.train()
     x = torch.randn(2, 3, 160, 160)  # layer3 at 10x10, layer4 at 5x5

@@ -20,8 +20,18 @@ def test_ddp_two_ranks_draw_different_masks_and_agree_on_gradients(tmp_path: Pat
     worker = Path(__file__).with_name("ddp_recipe_worker.py")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     procs = [
-        subprocess.Popen([sys.executable, str(worker), str(rank), "2", str(tmp_path / "init"),
-                          str(tmp_path / f"rank{rank}.pt")], env=env, cwd=ROOT)
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(worker),
+                str(rank),
+                "2",
+                str(tmp_path / "init"),
+                str(tmp_path / f"rank{rank}.pt"),
+            ],
+            env=env,
+            cwd=ROOT,
+        )
         for rank in range(2)
     ]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
