@@ -124,6 +124,126 @@ class _Meter:
         )
 
 
+@dataclass(frozen=True)
+class _Split:
+    """The run's training and validation images (normalized) and labels, on the device.
+
+    Attributes:
+        x_train (Tensor[n, C, H, W]), y_train (Tensor[n]): the training split.
+        x_val (Tensor[m, C, H, W]), y_val (Tensor[m]): the validation split.
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+
+    @classmethod
+    def of(cls, config: RunConfig, data: Dataset, device: torch.device) -> _Split:
+        splits = make_splits(data, config.train_size, config.val_size)
+        return cls(
+            x_train=normalize(data.train_images[splits.train], data.name).to(device),
+            y_train=data.train_labels[splits.train].to(device),
+            x_val=normalize(data.train_images[splits.val], data.name).to(device),
+            y_val=data.train_labels[splits.val].to(device),
+        )
+
+
+@dataclass
+class _Run:
+    """What every epoch of one :func:`train` call uses, and the steps done so far."""
+
+    config: RunConfig
+    split: _Split
+    model: nn.Module
+    reg: Regularized
+    opt: torch.optim.Optimizer
+    order: torch.Generator  # the batch order's stream
+    total: int  # optimizer steps of the whole run
+    start: float  # perf_counter() when the run started
+    step: int = 0
+
+    def epoch(
+        self,
+        epoch: int,
+        progress: Callable[[Progress], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> EpochRecord:
+        """Train one epoch (1-based ``epoch``) and evaluate it."""
+        t0 = time.perf_counter()
+        config, x, y = self.config, self.split.x_train, self.split.y_train
+        self.model.train()
+        meter = _Meter(self.reg)
+        loss_sum = torch.zeros((), device=x.device)
+        correct = torch.zeros((), dtype=torch.long, device=x.device)
+        batches = torch.randperm(config.train_size, generator=self.order).split(config.batch_size)
+        for idx in batches:
+            if should_stop is not None and should_stop():
+                raise RunCancelled(f"run {config.key()} cancelled at step {self.step}")
+            idx = idx.to(x.device)
+            self.reg.set_step(self.step)
+            for group in self.opt.param_groups:
+                group["lr"] = _lr_at(config, self.step, self.total)
+            logits = self.model(x[idx])
+            loss = F.cross_entropy(logits, y[idx])
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            meter.add()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.detach().argmax(1) == y[idx]).sum()
+            self.step += 1
+            if progress is not None:
+                elapsed = time.perf_counter() - self.start
+                progress(Progress(self.step, self.total, epoch - 1, None, elapsed))
+        return self._record(epoch, meter, float(loss_sum), int(correct), t0)
+
+    def _record(
+        self, epoch: int, meter: _Meter, loss_sum: float, correct: int, t0: float
+    ) -> EpochRecord:
+        n, split = self.config.train_size, self.split
+        few = slice(0, _TRAIN_EVAL_IMAGES)
+        _, train_eval_acc = _evaluate(self.model, split.x_train[few], split.y_train[few])
+        val_loss, val_acc = _evaluate(self.model, split.x_val, split.y_val)
+        dropped, target = meter.means()
+        return EpochRecord(
+            epoch=epoch,
+            train_loss=loss_sum / n,
+            train_acc=correct / n,
+            train_eval_acc=train_eval_acc,
+            val_loss=val_loss,
+            val_acc=val_acc,
+            gap=train_eval_acc - val_acc,
+            rate=self.reg.recipe.rate(self.reg.step + 1),
+            dropped=dropped,
+            target=target,
+            seconds=time.perf_counter() - t0,
+        )
+
+
+def _start(config: RunConfig, data: Dataset, device: torch.device, start: float) -> _Run:
+    """The run's data on ``device``, its seeded model, regularizer and optimizer."""
+    split = _Split.of(config, data, device)
+    # Channels-last: oneDNN's convolutions are faster in it for these narrow layers.
+    model = build_model(config, data).to(device).to(memory_format=torch.channels_last)
+    total = math.ceil(config.train_size / config.batch_size) * config.epochs
+    reg = regularize(model, config.recipe(total))
+    opt = _optimizer(config, model)
+    order = torch.Generator().manual_seed(mix_seed(config.seed, 2))
+    reg.rng.reseed(mix_seed(config.seed, 3))
+    return _Run(config, split, model, reg, opt, order, total, start)
+
+
+def _environment(device: torch.device, data: Dataset) -> dict[str, str]:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    return {
+        "torch": torch.__version__,
+        "device": f"{device.type} ({name or 'cpu'})",
+        "threads": str(torch.get_num_threads()),
+        "data": data.source,
+    }
+
+
 def train(
     config: RunConfig,
     *,
@@ -150,71 +270,19 @@ def train(
     start = time.perf_counter()
     device = torch.device(device)
     data = data if data is not None else load_dataset(config.dataset)
-    splits = make_splits(data, config.train_size, config.val_size)
-    x_train = normalize(data.train_images[splits.train], data.name).to(device)
-    y_train = data.train_labels[splits.train].to(device)
-    x_val = normalize(data.train_images[splits.val], data.name).to(device)
-    y_val = data.train_labels[splits.val].to(device)
-
-    # Channels-last: oneDNN's convolutions are faster in it for these narrow layers.
-    model = build_model(config, data).to(device).to(memory_format=torch.channels_last)
-    steps_per_epoch = math.ceil(config.train_size / config.batch_size)
-    total = steps_per_epoch * config.epochs
-    reg = regularize(model, config.recipe(total))
-    opt = _optimizer(config, model)
-    order_gen = torch.Generator().manual_seed(mix_seed(config.seed, 2))
-    reg.rng.reseed(mix_seed(config.seed, 3))
-
+    run = _start(config, data, device, start)
     records: list[EpochRecord] = []
-    step = 0
     for epoch in range(1, config.epochs + 1):
-        t0 = time.perf_counter()
-        model.train()
-        meter = _Meter(reg)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        for idx in torch.randperm(config.train_size, generator=order_gen).split(config.batch_size):
-            if should_stop is not None and should_stop():
-                raise RunCancelled(f"run {config.key()} cancelled at step {step}")
-            idx = idx.to(device)
-            reg.set_step(step)
-            for group in opt.param_groups:
-                group["lr"] = _lr_at(config, step, total)
-            logits = model(x_train[idx])
-            loss = F.cross_entropy(logits, y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            meter.add()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.detach().argmax(1) == y_train[idx]).sum()
-            step += 1
-            if progress is not None:
-                progress(Progress(step, total, epoch - 1, None, time.perf_counter() - start))
-        records.append(
-            _epoch_record(
-                epoch,
-                model,
-                reg,
-                meter,
-                float(loss_sum),
-                int(correct),
-                config,
-                x_train,
-                y_train,
-                x_val,
-                y_val,
-                t0,
-            )
-        )
+        records.append(run.epoch(epoch, progress, should_stop))
         if progress is not None:
-            progress(Progress(step, total, epoch, records[-1], time.perf_counter() - start))
+            elapsed = time.perf_counter() - start
+            progress(Progress(run.step, run.total, epoch, records[-1], elapsed))
 
-    reg.remove()
+    run.reg.remove()
     test_loss, test_acc = math.nan, math.nan
     if evaluate_test:
         x_test = normalize(data.test_images, data.name).to(device)
-        test_loss, test_acc = _evaluate(model, x_test, data.test_labels.to(device))
+        test_loss, test_acc = _evaluate(run.model, x_test, data.test_labels.to(device))
     best = max(records, key=lambda r: r.val_acc)
     result = RunResult(
         config=config,
@@ -226,48 +294,5 @@ def train(
         seconds=time.perf_counter() - start,
         environment=_environment(device, data),
     )
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
     return TrainedRun(result, state)
-
-
-def _epoch_record(
-    epoch: int,
-    model: nn.Module,
-    reg: Regularized,
-    meter: _Meter,
-    loss_sum: float,
-    correct: int,
-    config: RunConfig,
-    x_train: torch.Tensor,
-    y_train: torch.Tensor,
-    x_val: torch.Tensor,
-    y_val: torch.Tensor,
-    t0: float,
-) -> EpochRecord:
-    n = config.train_size
-    _, train_eval_acc = _evaluate(model, x_train[:_TRAIN_EVAL_IMAGES], y_train[:_TRAIN_EVAL_IMAGES])
-    val_loss, val_acc = _evaluate(model, x_val, y_val)
-    dropped, target = meter.means()
-    return EpochRecord(
-        epoch=epoch,
-        train_loss=loss_sum / n,
-        train_acc=correct / n,
-        train_eval_acc=train_eval_acc,
-        val_loss=val_loss,
-        val_acc=val_acc,
-        gap=train_eval_acc - val_acc,
-        rate=reg.recipe.rate(reg.step + 1),
-        dropped=dropped,
-        target=target,
-        seconds=time.perf_counter() - t0,
-    )
-
-
-def _environment(device: torch.device, data: Dataset) -> dict[str, str]:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
-    return {
-        "torch": torch.__version__,
-        "device": f"{device.type} ({name or 'cpu'})",
-        "threads": str(torch.get_num_threads()),
-        "data": data.source,
-    }
